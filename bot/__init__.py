@@ -1,0 +1,1 @@
+"""Trợ lý số: the application around the FAQ core (channels, storage, web, scheduler, CLI)."""

@@ -1,0 +1,258 @@
+"""The `troly` command (DESIGN.md, "Operator interface").
+
+Heavy imports happen inside each command, so `troly match` starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.settings import Settings
+
+CLI_ACTOR = "cli"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        raise SystemExit(2)
+    from bot.settings import SettingsError
+
+    try:
+        code = args.run(args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise SystemExit(0) from None
+    raise SystemExit(code or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="troly", description="Trợ lý số: trợ lý số cho xã/phường.")
+    commands = parser.add_subparsers(title="lệnh", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="nâng cấp cơ sở dữ liệu rồi chạy máy chủ, các kênh và lịch gửi")
+    serve.set_defaults(run=_serve)
+
+    chat = commands.add_parser("chat", help="trò chuyện với trợ lý ngay trong cửa sổ dòng lệnh")
+    chat.add_argument("--user", default="local", help="mã người dùng của cuộc trò chuyện (mặc định: local)")
+    chat.set_defaults(run=_chat)
+
+    match = commands.add_parser("match", help="đọc câu hỏi từ stdin, in kết quả khớp")
+    match.add_argument("--jsonl", action="store_true", help="một đối tượng JSON mỗi dòng")
+    match.set_defaults(run=_match)
+
+    evaluate = commands.add_parser("eval", help="chấm điểm bộ khớp trên một tệp có nhãn")
+    evaluate.add_argument("file", type=Path)
+    evaluate.add_argument("--failures", action="store_true", help="liệt kê các câu sai")
+    evaluate.set_defaults(run=_eval)
+
+    db = commands.add_parser("db", help="cơ sở dữ liệu").add_subparsers(metavar="ACTION")
+    upgrade = db.add_parser("upgrade", help="áp dụng các migration")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(run=_db_upgrade)
+    downgrade = db.add_parser("downgrade", help="lùi migration (mặc định: về trống)")
+    downgrade.add_argument("revision", nargs="?", default="base")
+    downgrade.set_defaults(run=_db_downgrade)
+    db.add_parser("current", help="phiên bản hiện tại").set_defaults(run=_db_current)
+
+    faq = commands.add_parser("faq", help="nội dung hỏi đáp").add_subparsers(metavar="ACTION")
+    check = faq.add_parser("check", help="kiểm tra nội dung hỏi đáp")
+    check.add_argument("--topics", type=Path, default=None, help="tệp topics.yaml (mặc định: ../shared/faq/)")
+    check.set_defaults(run=_faq_check)
+
+    role = commands.add_parser("role", help="vai trò tình nguyện viên và cán bộ").add_subparsers(metavar="ACTION")
+    for action in ("grant", "revoke"):
+        sub = role.add_parser(action, help=f"{action} ROLE CHANNEL:USER_ID")
+        sub.add_argument("role", choices=("volunteer", "staff"))
+        sub.add_argument("address", help="ví dụ telegram:123456789")
+        sub.set_defaults(run=_role_change, action=action)
+    role.add_parser("list", help="liệt kê vai trò").set_defaults(run=_role_list)
+    return parser
+
+
+def _settings() -> Settings:
+    from bot.settings import load_settings
+
+    return load_settings()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.logs import configure_logging
+    from bot.server import serve
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.channels.console import run_console
+
+    asyncio.run(run_console(_settings(), user_id=args.user))
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    from faq.matcher import Matcher
+
+    from faq.content import load_content
+
+    matcher = Matcher.build(load_content().entries)
+    out = sys.stdout
+    for line in sys.stdin:
+        query = line.rstrip("\n")
+        if not query.strip():
+            continue
+        result = matcher.match(query)
+        if args.jsonl:
+            out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        else:
+            choices = ", ".join(f"{c.faq_id} {c.score:.2f}" for c in result.candidates)
+            out.write(f"{result.decision:8} {result.faq_id or '-'} ({result.score:.2f})  [{choices}]\n")
+    out.flush()
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from faq.evaluate import evaluate, format_report, load_labelled
+    from faq.matcher import Matcher
+
+    from faq.content import load_content
+
+    if not args.file.is_file():
+        print(f"Không tìm thấy tệp {args.file}", file=sys.stderr)
+        return 2
+    matcher = Matcher.build(load_content().entries)
+    report = evaluate(matcher, load_labelled(args.file))
+    print(format_report(report, failures=args.failures))
+    return 0
+
+
+def _faq_check(args: argparse.Namespace) -> int:
+    from faq.content import ContentError, check_content, load_content
+
+    topics = args.topics or _find_topics_file()
+    if topics is None:
+        print("Không tìm thấy ../shared/faq/topics.yaml; chỉ định bằng --topics", file=sys.stderr)
+        return 2
+    try:
+        content = load_content()
+    except ContentError as exc:
+        print(f"LỖI: {exc}", file=sys.stderr)
+        return 1
+    problems = check_content(content, topics)
+    for problem in problems:
+        print(f"LỖI: {problem}")
+    print(f"{len(content.entries)} mục, {len(problems)} lỗi (đối chiếu {topics})")
+    return 1 if problems else 0
+
+
+def _find_topics_file() -> Path | None:
+    repo = Path(__file__).resolve().parent.parent
+    for base in (Path.cwd(), repo):
+        candidate = base.parent / "shared" / "faq" / "topics.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _with_engine(work: Callable[[Any], Awaitable[int]]) -> int:
+    from bot.store.engine import create_engine
+
+    async def run() -> int:
+        engine = create_engine(_settings().database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store import migrate
+
+    async def work(engine: Any) -> int:
+        await migrate.upgrade(engine, args.revision)
+        print(f"Cơ sở dữ liệu ở phiên bản {await migrate.current_revision(engine)}")
+        return 0
+
+    return _with_engine(work)
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from bot.store import migrate
+
+    async def work(engine: Any) -> int:
+        await migrate.downgrade(engine, args.revision)
+        print(f"Cơ sở dữ liệu ở phiên bản {await migrate.current_revision(engine) or 'trống'}")
+        return 0
+
+    return _with_engine(work)
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from bot.store import migrate
+
+    async def work(engine: Any) -> int:
+        print(await migrate.current_revision(engine) or "trống")
+        return 0
+
+    return _with_engine(work)
+
+
+def _in_session(work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    from bot.store import migrate
+    from bot.store.engine import session_factory
+
+    async def run(engine: Any) -> int:
+        await migrate.upgrade(engine)
+        async with session_factory(engine)() as session, session.begin():
+            return await work(session)
+
+    return _with_engine(run)
+
+
+def _role_change(args: argparse.Namespace) -> int:
+    from bot.store import roles
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            change = roles.grant if args.action == "grant" else roles.revoke
+            changed = await change(session, args.role, args.address, CLI_ACTOR)
+        except ValueError as exc:
+            print(f"Lỗi: {exc}", file=sys.stderr)
+            return 2
+        verb = "Đã cấp" if args.action == "grant" else "Đã thu hồi"
+        print(f"{verb} vai trò {args.role} cho {args.address}" if changed else "Không có gì thay đổi")
+        return 0
+
+    return _in_session(work)
+
+
+def _role_list(args: argparse.Namespace) -> int:
+    from bot.store import roles
+
+    async def work(session: AsyncSession) -> int:
+        for role in await roles.list_roles(session):
+            granted = f"cấp {role.granted_at:%Y-%m-%d} bởi {role.granted_by}"
+            print(f"{role.role:10} {role.channel}:{role.external_id}  ({granted})")
+        return 0
+
+    return _in_session(work)

@@ -1,0 +1,146 @@
+"""One typed settings object, read from the environment and an optional `.env` file.
+
+The variable names are part of the operator interface in DESIGN.md; they keep their platform prefixes
+(TROLY_, TELEGRAM_, ZALO_), so every field names its variable explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cached_property
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def env(name: str, **kwargs: Any) -> Any:
+    """A field read from the environment variable `name` (and accepted under that name in code)."""
+    return Field(validation_alias=AliasChoices(name), **kwargs)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    database_url: str = env("TROLY_DATABASE_URL", default="sqlite+aiosqlite:///troly.db")
+    http_host: str = env("TROLY_HTTP_HOST", default="127.0.0.1")
+    http_port: int = env("TROLY_HTTP_PORT", default=8080, ge=1, le=65535)
+    public_url: str | None = env("TROLY_PUBLIC_URL", default=None)
+    admin_token: SecretStr | None = env("TROLY_ADMIN_TOKEN", default=None)
+    timezone_name: str = env("TROLY_TIMEZONE", default="Asia/Ho_Chi_Minh")
+    log_level: str = env("TROLY_LOG_LEVEL", default="INFO")
+    log_format: str = env("TROLY_LOG_FORMAT", default="json", pattern="^(json|text)$")
+
+    # How the assistant speaks and where: STYLE.md makes the term of address a commune's choice.
+    commune_name: str = env("TROLY_COMMUNE_NAME", default="UBND xã/phường")
+    term_of_address: str = env("TROLY_TERM_OF_ADDRESS", default="anh/chị")
+    areas: Annotated[tuple[str, ...], NoDecode] = env(
+        "TROLY_AREAS", default=("Tổ dân phố 1", "Tổ dân phố 2", "Tổ dân phố 3", "Thôn 1", "Thôn 2")
+    )
+
+    # Volunteer handoff: the resident is told honestly when to expect an answer.
+    working_hours: str = env("TROLY_WORKING_HOURS", default="07:30-17:00", pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
+    working_days: str = env("TROLY_WORKING_DAYS", default="1-6", pattern=r"^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$")
+    handoff_reply_minutes: int = env("TROLY_HANDOFF_REPLY_MINUTES", default=15, ge=1)
+
+    telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN", default=None)
+    telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")
+    telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET", default=None)
+    telegram_volunteer_chat_id: int | None = env("TELEGRAM_VOLUNTEER_CHAT_ID", default=None)
+    telegram_broadcast_rate: float = env("TELEGRAM_BROADCAST_RATE", default=25.0, gt=0, le=1000)
+
+    zalo_app_id: str | None = env("ZALO_APP_ID", default=None)
+    zalo_app_secret: SecretStr | None = env("ZALO_APP_SECRET", default=None)
+    zalo_oa_secret_key: SecretStr | None = env("ZALO_OA_SECRET_KEY", default=None)
+    zalo_access_token: SecretStr | None = env("ZALO_ACCESS_TOKEN", default=None)
+    zalo_refresh_token: SecretStr | None = env("ZALO_REFRESH_TOKEN", default=None)
+    zalo_api_url: str = env("ZALO_API_URL", default="https://openapi.zalo.me")
+    zalo_oauth_url: str = env("ZALO_OAUTH_URL", default="https://oauth.zaloapp.com")
+
+    @field_validator("timezone_name")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("cần tên múi giờ IANA, ví dụ Asia/Ho_Chi_Minh") from exc
+        return value
+
+    @field_validator("areas", mode="before")
+    @classmethod
+    def _split_areas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            # Operators paste the URL their provider gives them; we always talk asyncpg.
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        return value
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone_name)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def telegram_webhook_mode(self) -> bool:
+        return self.public_url is not None and self.telegram_webhook_secret is not None
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return self.zalo_app_id is not None and self.zalo_oa_secret_key is not None
+
+    @property
+    def working_time(self) -> tuple[time, time]:
+        start, end = self.working_hours.split("-")
+        return time.fromisoformat(start.zfill(5)), time.fromisoformat(end.zfill(5))
+
+
+class SettingsError(Exception):
+    """A setting has a value we cannot use; the message is one line meant for the operator."""
+
+
+_EXPECTED = {
+    "int_parsing": "cần một số nguyên",
+    "float_parsing": "cần một số",
+    "greater_than_equal": "giá trị quá nhỏ",
+    "less_than_equal": "giá trị quá lớn",
+    "greater_than": "cần lớn hơn 0",
+    "string_pattern_mismatch": "sai định dạng",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a validation failure into one line that names the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = _variable_name(field)
+        expected = _EXPECTED.get(error["type"], error["msg"].removeprefix("Value error, "))
+        if error["type"] == "string_pattern_mismatch":
+            expected += f" (mẫu {error['ctx']['pattern']})"
+        raise SettingsError(
+            f"Lỗi cấu hình: {variable}={error.get('input')!r} không hợp lệ: {expected}."
+        ) from None
+
+
+def _variable_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 async models, the engine and small repository functions."""

@@ -1,0 +1,1 @@
+"""Conversation logic, channel-agnostic: what to say to whom."""
