@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from bot.channels.webchat import WebChat
+from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.server import Service
 from bot.web.app import Mount
 
 
 def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
+    settings = runtime.settings
+    pipeline = Pipeline(runtime)
     services: list[Service] = []
     mounts: list[Mount] = []
+
+    webchat = WebChat(runtime, pipeline)
+    pipeline.add_sender(webchat.sender)
+    mounts.append(webchat.mount)
+
+    if settings.telegram_enabled:
+        from bot.channels.telegram import TelegramChannel
+
+        telegram = TelegramChannel(settings, pipeline, runtime.metrics)
+        pipeline.add_sender(telegram)
+        services.append(telegram)
+        mounts.append(telegram.mount)
+
+    if settings.zalo_enabled:
+        from bot.channels.zalo import ZaloChannel
+        from bot.channels.zalo_tokens import ZaloTokens
+
+        zalo = ZaloChannel(settings, pipeline, runtime.metrics, ZaloTokens(runtime.sessions, settings, None))
+        pipeline.add_sender(zalo)
+        services.append(zalo)
+        mounts.append(zalo.mount)
     return services, mounts

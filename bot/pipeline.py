@@ -1,0 +1,158 @@
+"""The inbox every channel hands its messages to: deduplicate, understand, answer, store, deliver.
+
+One database transaction covers the idempotency key, the resident's state and the stored messages, so a
+redelivered update is answered once, and a crash before commit leaves nothing half done (the platform
+redelivers and we answer then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.channels.base import Delivery, Result, Sender
+from bot.runtime import Runtime
+from bot.store import residents
+from bot.store.models import ProcessedUpdate
+from faq.secrets import mask_secrets
+from handlers import texts
+from handlers.context import Services, Turn
+from handlers.messages import Incoming, Kind, Outgoing
+from handlers.resident import router as resident_router
+from handlers.router import Router
+
+log = logging.getLogger(__name__)
+
+INTERACTIVE_RETRIES = 3
+MAX_RETRY_WAIT = 30.0
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime, senders: Mapping[str, Sender] | None = None, router: Router | None = None):
+        self.runtime = runtime
+        self.senders: dict[str, Sender] = dict(senders or {})
+        self.router = router or resident_router
+        self.services = Services(runtime.settings, runtime.content, runtime.matcher, runtime.now)
+
+    def add_sender(self, sender: Sender) -> None:
+        self.senders[sender.channel] = sender
+
+    async def receive(self, incoming: Incoming) -> Sequence[Outgoing]:
+        started = time.perf_counter()
+        metrics = self.runtime.metrics
+        try:
+            replies = await self._handle(incoming)
+        except _Duplicate:
+            metrics.updates.labels(incoming.channel, "duplicate").inc()
+            return []
+        except Exception:
+            log.exception("handling failed", extra={"channel": incoming.channel, "kind": incoming.kind.value})
+            metrics.updates.labels(incoming.channel, "error").inc()
+            apology = Outgoing(incoming.channel, incoming.user_id, self._apology())
+            await self.deliver([apology])
+            return [apology]
+        metrics.updates.labels(incoming.channel, "handled").inc()
+        await self.deliver(replies)
+        metrics.handle_seconds.labels(incoming.channel).observe(time.perf_counter() - started)
+        return replies
+
+    def _apology(self) -> str:
+        term = self.runtime.settings.term_of_address
+        return texts.ERROR.format(Term=term[:1].upper() + term[1:], term=term)
+
+    async def _handle(self, incoming: Incoming) -> list[Outgoing]:
+        async with self.runtime.sessions() as session, session.begin():
+            if incoming.update_key is not None:
+                try:
+                    async with session.begin_nested():
+                        session.add(ProcessedUpdate(channel=incoming.channel, update_key=incoming.update_key))
+                except IntegrityError:
+                    raise _Duplicate from None
+            who = await residents.identify(
+                session, incoming.channel, incoming.user_id, incoming.display_name, incoming.received_at
+            )
+            state, data = await residents.load_state(session, who.identity_id)
+            ticket = await residents.open_ticket(session, who)
+            turn = Turn(incoming, who, session, self.services, state, data,
+                        open_ticket_id=ticket.id if ticket else None)
+            masked = mask_secrets(incoming.text) if incoming.text else None
+            turn.stored_text = masked.text if masked else None
+            if masked and masked.found:
+                what = ", ".join(texts.SECRET_NAMES[kind] for kind in masked.kinds)
+                turn.say(turn.t(texts.SECRET_WARNING, what=what))
+                # The matcher and the handlers see the masked text only.
+                turn.incoming = _with_text(incoming, masked.text)
+
+            await self.router.dispatch(turn)
+
+            if turn.state == "erased":
+                return turn.replies  # nothing of theirs may remain, not even this message
+            await residents.save_state(session, who.identity_id, turn.state, turn.data)
+            if incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
+                await residents.add_message(
+                    session, identity_id=who.identity_id, direction="in", author="resident",
+                    kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
+                    text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
+                    ticket_id=turn.ticket_id, created_at=incoming.received_at,
+                )
+            if turn.decision:
+                self.runtime.metrics.decisions.labels(turn.decision).inc()
+            await self._store_replies(session, turn)
+            return turn.replies
+
+    async def _store_replies(self, session: object, turn: Turn) -> None:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        assert isinstance(session, AsyncSession)
+        for reply in turn.replies:
+            if (reply.channel, reply.user_id) == (turn.who.channel, turn.who.external_id):
+                identity_id = turn.who.identity_id
+            else:
+                other = await residents.find_identity(session, reply.channel, reply.user_id)
+                if other is None:
+                    continue
+                identity_id = other.id
+            await residents.add_message(
+                session, identity_id=identity_id, direction="out", author="bot", text=reply.text,
+                ticket_id=turn.ticket_id, created_at=self.runtime.now(),
+            )
+
+    async def deliver(self, messages: Sequence[Outgoing]) -> None:
+        """Send replies in order; a message that cannot go out is logged and counted, never raised to the user."""
+        for message in messages:
+            sender = self.senders.get(message.channel)
+            if sender is None:
+                log.warning("no sender for channel", extra={"channel": message.channel})
+                continue
+            delivery = await self._send_with_retries(sender, message)
+            self.runtime.metrics.deliveries.labels(message.channel, delivery.result.value).inc()
+            if delivery.result is Result.BLOCKED:
+                async with self.runtime.sessions() as session, session.begin():
+                    await residents.deactivate(session, message.channel, message.user_id)
+
+    async def _send_with_retries(self, sender: Sender, message: Outgoing) -> Delivery:
+        delivery = Delivery(Result.FAILED, detail="not attempted")
+        for _ in range(INTERACTIVE_RETRIES):
+            try:
+                delivery = await sender.send(message)
+            except Exception as exc:  # a sender bug must not lose the rest of the replies
+                log.exception("sender raised", extra={"channel": message.channel})
+                return Delivery(Result.FAILED, detail=type(exc).__name__)
+            if delivery.result is not Result.RETRY:
+                return delivery
+            await asyncio.sleep(min(max(delivery.retry_after, 0.5), MAX_RETRY_WAIT))
+        return delivery
+
+
+class _Duplicate(Exception):
+    """The update was handled before (a platform redelivery)."""
+
+
+def _with_text(incoming: Incoming, text: str) -> Incoming:
+    from dataclasses import replace
+
+    return replace(incoming, text=text)

@@ -1,0 +1,140 @@
+"""Residents, their channel identities, dialogue state, messages, feedback and subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.models import (
+    Conversation,
+    Feedback,
+    Identity,
+    Message,
+    Resident,
+    Subscription,
+    Ticket,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The resident behind one inbound message, as the handlers need them."""
+
+    resident_id: int
+    identity_id: int
+    channel: str
+    external_id: str
+
+
+async def identify(
+    session: AsyncSession, channel: str, external_id: str, display_name: str | None, at: datetime
+) -> Who:
+    """Find or create the identity (and its resident) and note that they just wrote to us."""
+    identity = await session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+    )
+    if identity is None:
+        resident = Resident(display_name=display_name, created_at=at, last_seen_at=at)
+        identity = Identity(resident=resident, channel=channel, external_id=external_id, last_inbound_at=at)
+        session.add(identity)
+        await session.flush()
+    else:
+        identity.active = True
+        identity.last_inbound_at = at
+        await session.execute(update(Resident).where(Resident.id == identity.resident_id).values(last_seen_at=at))
+    return Who(identity.resident_id, identity.id, channel, external_id)
+
+
+async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
+    return await session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+    )
+
+
+async def deactivate(session: AsyncSession, channel: str, external_id: str) -> None:
+    await session.execute(
+        update(Identity).where(Identity.channel == channel, Identity.external_id == external_id).values(active=False)
+    )
+
+
+async def load_state(session: AsyncSession, identity_id: int) -> tuple[str, dict[str, Any]]:
+    conversation = await session.scalar(select(Conversation).where(Conversation.identity_id == identity_id))
+    if conversation is None:
+        return "idle", {}
+    return conversation.state, dict(conversation.data or {})
+
+
+async def save_state(session: AsyncSession, identity_id: int, state: str, data: dict[str, Any]) -> None:
+    conversation = await session.scalar(select(Conversation).where(Conversation.identity_id == identity_id))
+    if conversation is None:
+        session.add(Conversation(identity_id=identity_id, state=state, data=data))
+    else:
+        conversation.state = state
+        conversation.data = data
+
+
+async def add_message(session: AsyncSession, **fields: Any) -> Message:
+    message = Message(**fields)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def messages_after(session: AsyncSession, identity_id: int, after_id: int, direction: str) -> Sequence[Message]:
+    return (
+        await session.scalars(
+            select(Message)
+            .where(Message.identity_id == identity_id, Message.id > after_id, Message.direction == direction)
+            .order_by(Message.id)
+        )
+    ).all()
+
+
+async def last_message_id(session: AsyncSession, identity_id: int, direction: str) -> int:
+    found = await session.scalar(
+        select(func.max(Message.id)).where(Message.identity_id == identity_id, Message.direction == direction)
+    )
+    return int(found or 0)
+
+
+async def add_feedback(session: AsyncSession, who: Who, faq_id: str, helpful: bool) -> None:
+    session.add(Feedback(identity_id=who.identity_id, faq_id=faq_id, helpful=helpful))
+
+
+async def subscribe(session: AsyncSession, who: Who, area: str) -> bool:
+    """Subscribe to one area (replacing any other: one resident, one home area). False if unchanged."""
+    current = (await session.scalars(select(Subscription).where(Subscription.identity_id == who.identity_id))).all()
+    if [s.area for s in current] == [area]:
+        return False
+    for subscription in current:
+        await session.delete(subscription)
+    await session.flush()
+    session.add(Subscription(identity_id=who.identity_id, area=area))
+    return True
+
+
+async def unsubscribe(session: AsyncSession, who: Who) -> int:
+    result = await session.execute(delete(Subscription).where(Subscription.identity_id == who.identity_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def subscribed_area(session: AsyncSession, who: Who) -> str | None:
+    return await session.scalar(select(Subscription.area).where(Subscription.identity_id == who.identity_id))
+
+
+async def open_ticket(session: AsyncSession, who: Who) -> Ticket | None:
+    return await session.scalar(
+        select(Ticket).where(Ticket.resident_id == who.resident_id, Ticket.status != "closed")
+    )
+
+
+async def erase_resident(session: AsyncSession, resident_id: int) -> None:
+    """Delete the resident and, by cascade, every row that holds their data."""
+    # Foreign keys cascade from residents to identities and from there to every table (PRAGMA foreign_keys on
+    # SQLite); a Core delete lets the database do it in one statement.
+    await session.execute(delete(Resident).where(Resident.id == resident_id))

@@ -1,0 +1,65 @@
+"""Handing a resident to a person: one open ticket per resident, and an honest word on when they will hear back."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.store import audit
+from bot.store.models import Message, Ticket
+from bot.store.residents import open_ticket
+from handlers import texts
+from handlers.context import Turn
+from handlers.hours import WorkingHours
+
+TRANSCRIPT_MESSAGES = 8
+
+
+def working_hours(turn: Turn) -> WorkingHours:
+    settings = turn.services.settings
+    return WorkingHours.parse(settings.working_hours, settings.working_days, settings.timezone)
+
+
+async def request_human(turn: Turn, reason: str) -> None:
+    ticket = await open_ticket(turn.session, turn.who)
+    if ticket is not None:
+        turn.ticket_id = ticket.id
+        turn.say(turn.t(texts.TICKET_WAITING))
+        return
+    summary = await _recent_transcript(turn)
+    now = turn.services.now()
+    try:
+        async with turn.session.begin_nested():
+            ticket = Ticket(
+                resident_id=turn.who.resident_id, identity_id=turn.who.identity_id, reason=reason,
+                summary=summary, created_at=now, last_activity_at=now,
+            )
+            turn.session.add(ticket)
+            await turn.session.flush()
+    except IntegrityError:  # the same resident asked twice at once: the other message opened it
+        turn.say(turn.t(texts.TICKET_WAITING))
+        return
+    turn.ticket_id = ticket.id
+    audit.record(turn.session, f"{turn.who.channel}:{turn.who.external_id}", "ticket.open", f"ticket:{ticket.id}",
+                 reason=reason)
+    hours = working_hours(turn)
+    if hours.is_open(now):
+        turn.say(turn.t(texts.HANDOFF_IN_HOURS, minutes=turn.services.settings.handoff_reply_minutes))
+    else:
+        turn.say(turn.t(texts.HANDOFF_OUT_OF_HOURS, hours=hours.describe(), back=hours.describe_return(now)))
+
+
+async def _recent_transcript(turn: Turn) -> str:
+    """The last few messages (already stored masked), oldest first, plus the current one."""
+    rows = (
+        await turn.session.scalars(
+            select(Message)
+            .where(Message.identity_id == turn.who.identity_id, Message.text.is_not(None))
+            .order_by(Message.id.desc())
+            .limit(TRANSCRIPT_MESSAGES)
+        )
+    ).all()
+    lines = [f"{'Người dân' if m.direction == 'in' else 'Trợ lý'}: {m.text}" for m in reversed(rows)]
+    if turn.stored_text:
+        lines.append(f"Người dân: {turn.stored_text}")
+    return "\n".join(lines)

@@ -1,0 +1,283 @@
+"""What residents can do: greet, browse the FAQ, ask, rate an answer, reach a person, subscribe, erase."""
+
+from __future__ import annotations
+
+from faq.content import Entry
+from handlers import texts
+from handlers.context import Turn
+from handlers.handoff import request_human
+from handlers.messages import Button, Kind
+from handlers.router import Router, any_of, command, exactly, kind, payload, says, state
+
+router = Router()
+
+TOPICS_PER_PAGE = 4  # Zalo shows at most 5 buttons: four topics and "Xem thêm"
+AREAS_PER_PAGE = 4
+MAX_QUESTION_CHARS = 1000
+
+
+def main_menu(turn: Turn) -> list[Button]:
+    buttons = [Button(domain.title, f"menu:{domain.id}") for domain in turn.services.content.domains]
+    return [*buttons, Button(texts.HUMAN, "human")]
+
+
+def render_answer(turn: Turn, entry: Entry) -> str:
+    term = turn.services.settings.term_of_address
+    body = entry.answer.strip()
+    if term != "anh/chị":
+        body = body.replace("Anh/chị", term[:1].upper() + term[1:]).replace("anh/chị", term)
+    checked = entry.source.checked
+    year, _, month = checked[:7].partition("-")
+    source = texts.SOURCE_LINE.format(title=entry.source.title, checked=f"{month}/{year}")
+    return f"**{entry.title}**\n{body}\n{source}\n{entry.source.url}"
+
+
+def answer(turn: Turn, entry: Entry) -> None:
+    turn.faq_id = turn.faq_id or entry.id
+    turn.say(render_answer(turn, entry))
+    turn.say(
+        turn.t(texts.FEEDBACK_QUESTION),
+        [Button("👍 Có", f"fb:{entry.id}:1"), Button("👎 Chưa", f"fb:{entry.id}:0")],
+        row_size=2,
+    )
+    turn.set_state("answered", faq_id=entry.id)
+
+
+# ---- greeting, help, menus -------------------------------------------------------------------------------------
+
+
+@router.on(kind(Kind.FOLLOW))
+async def followed(turn: Turn) -> None:
+    turn.say(turn.t(texts.GREETING), main_menu(turn))
+
+
+@router.on(kind(Kind.UNFOLLOW))
+async def unfollowed(turn: Turn) -> None:
+    from bot.store.residents import deactivate
+
+    await deactivate(turn.session, turn.who.channel, turn.who.external_id)
+
+
+@router.on(any_of(command("start", "menu", "batdau"), exactly("hi", "hello", "chào", "xin chào", "alo", "menu",
+                                                              "bắt đầu", "chào bạn", "chào ad", "hello ad")))
+async def greet(turn: Turn) -> None:
+    turn.say(turn.t(texts.GREETING), main_menu(turn))
+    turn.set_state("idle")
+
+
+@router.on(any_of(command("trogiup", "help"), exactly("trợ giúp", "hướng dẫn", "help", "giúp", "giúp tôi")))
+async def help_(turn: Turn) -> None:
+    turn.say(turn.t(texts.HELP), main_menu(turn))
+
+
+@router.on(payload("menu"))
+async def browse(turn: Turn) -> None:
+    parts = turn.text.strip().split(":")
+    domains = {d.id: d for d in turn.services.content.domains}
+    domain = domains.get(parts[1]) if len(parts) > 1 else None
+    if domain is None:
+        turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))
+        return
+    page = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+    entries = domain.entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
+    buttons = [Button(entry.short, f"faq:{entry.id}") for entry in entries]
+    if (page + 1) * TOPICS_PER_PAGE < len(domain.entries):
+        buttons.append(Button(texts.MORE, f"menu:{domain.id}:{page + 1}"))
+    else:
+        buttons.append(Button(texts.BACK_TO_MENU, "menu"))
+    listing = "\n".join(f"{i}. {e.title}" for i, e in enumerate(entries, start=page * TOPICS_PER_PAGE + 1))
+    turn.say(turn.t(texts.DOMAIN_PROMPT, title=domain.title) + "\n" + listing, buttons)
+
+
+@router.on(payload("faq"))
+async def show_entry(turn: Turn) -> None:
+    entry = turn.services.content.by_id.get(turn.text.strip().partition(":")[2])
+    if entry is None:
+        turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))
+        return
+    turn.decision = "chosen"
+    answer(turn, entry)
+
+
+@router.on(payload("fb"))
+async def feedback(turn: Turn) -> None:
+    from bot.store.residents import add_feedback
+
+    _, faq_id, value = (turn.text.strip().split(":") + ["", ""])[:3]
+    if faq_id not in turn.services.content.by_id or value not in ("0", "1"):
+        return
+    helpful = value == "1"
+    await add_feedback(turn.session, turn.who, faq_id, helpful)
+    if helpful:
+        turn.say(turn.t(texts.FEEDBACK_THANKS))
+    else:
+        turn.say(turn.t(texts.FEEDBACK_SORRY), [Button(texts.HUMAN, "human:thumbs_down"), Button("Hỏi lại", "menu")])
+        turn.set_state("offered_human", reason="thumbs_down", faq_id=faq_id)
+
+
+# ---- a person --------------------------------------------------------------------------------------------------
+
+
+@router.on(any_of(payload("human"), command("gapnguoi", "hotro"),
+                  says("gặp người", "người hỗ trợ", "gặp nhân viên", "nhân viên hỗ trợ", "tư vấn viên",
+                       "tình nguyện viên", "gặp cán bộ", "nói chuyện với người", "người thật", "cần người giúp",
+                       max_words=12)))
+async def human(turn: Turn) -> None:
+    reason = turn.text.partition(":")[2] if turn.text.startswith("human:") else "asked"
+    await request_human(turn, reason or "asked")
+    turn.set_state("idle")
+
+
+# ---- reminders -------------------------------------------------------------------------------------------------
+
+
+@router.on(any_of(command("huy", "stop", "huydangky"),
+                  says("hủy đăng ký", "huỷ đăng ký", "ngừng nhận", "không nhận thông báo", "thôi nhận", max_words=6)))
+async def unsubscribe(turn: Turn) -> None:
+    from bot.store.residents import unsubscribe as remove
+
+    removed = await remove(turn.session, turn.who)
+    turn.say(turn.t(texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED))
+    turn.set_state("idle")
+
+
+@router.on(any_of(payload("sub"), command("dangky", "nhantin"),
+                  says("đăng ký nhận tin", "đăng ký nhận thông báo", "nhận thông báo", "đăng ký thông báo",
+                       max_words=8)))
+async def subscribe_start(turn: Turn) -> None:
+    page = turn.text.strip().split(":")
+    await _ask_area(turn, int(page[1]) if len(page) > 1 and page[1].isdigit() else 0)
+
+
+async def _ask_area(turn: Turn, page: int) -> None:
+    areas = turn.services.settings.areas
+    shown = list(enumerate(areas))[page * AREAS_PER_PAGE : (page + 1) * AREAS_PER_PAGE]
+    buttons = [Button(area, f"area:{index}") for index, area in shown]
+    if (page + 1) * AREAS_PER_PAGE < len(areas):
+        buttons.append(Button(texts.MORE, f"sub:{page + 1}"))
+    listing = "\n".join(f"{index + 1}. {area}" for index, area in shown)
+    turn.say(turn.t(texts.SUBSCRIBE_PROMPT) + "\n" + listing, buttons)
+    turn.set_state("choosing_area")
+
+
+@router.on(payload("area"))
+async def subscribe_area(turn: Turn) -> None:
+    index = turn.text.strip().partition(":")[2]
+    areas = turn.services.settings.areas
+    if not index.isdigit() or int(index) >= len(areas):
+        await _ask_area(turn, 0)
+        return
+    await _subscribe(turn, areas[int(index)])
+
+
+@router.on(state("choosing_area"), kind(Kind.TEXT))
+async def subscribe_typed_area(turn: Turn) -> None:
+    """A resident may type the number from the list or the area's name instead of pressing a button."""
+    from faq.normalize import fold
+
+    typed = turn.text.strip()
+    areas = turn.services.settings.areas
+    chosen = None
+    if typed.isdigit() and 1 <= int(typed) <= len(areas):
+        chosen = areas[int(typed) - 1]
+    else:
+        chosen = next((a for a in areas if fold(a) == fold(typed)), None)
+    if chosen is None:
+        turn.set_state("idle")
+        await ask(turn)
+        return
+    await _subscribe(turn, chosen)
+
+
+async def _subscribe(turn: Turn, area: str) -> None:
+    from bot.store.residents import subscribe
+
+    changed = await subscribe(turn.session, turn.who, area)
+    turn.say(turn.t(texts.SUBSCRIBED if changed else texts.ALREADY_SUBSCRIBED, area=area))
+    turn.set_state("idle")
+
+
+# ---- erasure ---------------------------------------------------------------------------------------------------
+
+
+@router.on(any_of(command("xoadulieu"), says("xoá dữ liệu của tôi", "xóa dữ liệu của tôi", max_words=6)))
+async def erase_ask(turn: Turn) -> None:
+    turn.say(turn.t(texts.ERASE_CONFIRM), [Button(texts.ERASE_YES, "erase:yes"), Button(texts.ERASE_NO, "erase:no")])
+    turn.set_state("confirm_erase")
+
+
+@router.on(payload("erase"))
+async def erase(turn: Turn) -> None:
+    from bot.store.residents import erase_resident
+
+    if turn.text.strip() == "erase:yes" and turn.state == "confirm_erase":
+        await erase_resident(turn.session, turn.who.resident_id)
+        turn.set_state("erased")
+        turn.say(turn.t(texts.ERASED))
+        return
+    turn.set_state("idle")
+    turn.say(turn.t(texts.ERASE_KEPT))
+
+
+# ---- what we cannot read ---------------------------------------------------------------------------------------
+
+
+@router.on(kind(Kind.MEDIA))
+async def media(turn: Turn) -> None:
+    turn.say(turn.t(texts.MEDIA.get(turn.incoming.media or "", texts.MEDIA_DEFAULT) + texts.MEDIA_HINT))
+
+
+# ---- short answers to the bot's own questions ------------------------------------------------------------------
+
+YES = ("có", "co", "ok", "oke", "đồng ý", "vâng", "dạ", "dạ có", "ừ", "uh", "được", "yes")
+
+
+@router.on(state("offered_human"), exactly(*YES))
+async def accept_offer(turn: Turn) -> None:
+    await request_human(turn, str(turn.data.get("reason", "not_found")))
+    turn.set_state("idle")
+
+
+@router.on(state("clarifying"), kind(Kind.TEXT), lambda turn: turn.text.strip() in ("1", "2", "3"))
+async def clarify_by_number(turn: Turn) -> None:
+    choices = list(turn.data.get("choices", []))
+    index = int(turn.text.strip()) - 1
+    entry = turn.services.content.by_id.get(choices[index]) if index < len(choices) else None
+    if entry is None:
+        turn.set_state("idle")
+        await ask(turn)
+        return
+    turn.decision = "chosen"
+    answer(turn, entry)
+
+
+@router.on(lambda turn: turn.open_ticket_id is not None, kind(Kind.TEXT, Kind.MEDIA))
+async def waiting_for_volunteer(turn: Turn) -> None:
+    """While a person handles the resident, the bot does not answer over them."""
+    turn.ticket_id = turn.open_ticket_id
+    turn.say(turn.t(texts.TICKET_WAITING))
+
+
+# ---- free text: the matcher -------------------------------------------------------------------------------------
+
+
+@router.on(kind(Kind.TEXT))
+async def ask(turn: Turn) -> None:
+    question = turn.text.strip()[:MAX_QUESTION_CHARS]
+    if not question:
+        turn.say(turn.t(texts.EMPTY))
+        return
+    result = turn.services.matcher.match(question)
+    turn.faq_id, turn.decision, turn.score = result.faq_id, result.decision, result.score
+    by_id = turn.services.content.by_id
+    if result.decision == "answer" and result.faq_id in by_id:
+        answer(turn, by_id[result.faq_id])
+    elif result.decision == "clarify" and result.candidates:
+        choices = [by_id[c.faq_id] for c in result.candidates[:3] if c.faq_id in by_id]
+        buttons = [Button(entry.short, f"faq:{entry.id}") for entry in choices]
+        listing = "\n".join(f"{i}. {entry.title}" for i, entry in enumerate(choices, start=1))
+        turn.say(turn.t(texts.CLARIFY) + "\n" + listing, [*buttons, Button(texts.NOT_THESE, "human:clarify")])
+        turn.set_state("clarifying", choices=[entry.id for entry in choices])
+    else:
+        turn.say(turn.t(texts.NOT_SURE), [Button(texts.HUMAN, "human:not_found"), Button("Xem menu", "menu")])
+        turn.set_state("offered_human", reason="not_found")

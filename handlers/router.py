@@ -1,0 +1,98 @@
+"""A small router in the manner of aiogram: handlers are functions registered with filters; the first
+handler whose filters all pass takes the turn."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from faq.normalize import fold
+from handlers.context import Turn
+from handlers.messages import Kind
+
+Filter = Callable[[Turn], bool]
+Handler = Callable[[Turn], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    filters: tuple[Filter, ...]
+    handler: Handler
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[Route] = []
+
+    def on(self, *filters: Filter) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append(Route(filters, handler))
+            return handler
+
+        return register
+
+    def include(self, other: Router) -> None:
+        self._routes.extend(other._routes)
+
+    async def dispatch(self, turn: Turn) -> bool:
+        for route in self._routes:
+            if all(check(turn) for check in route.filters):
+                await route.handler(turn)
+                return True
+        return False
+
+
+# ---- filters -------------------------------------------------------------------------------------------------
+
+
+def kind(*kinds: Kind) -> Filter:
+    return lambda turn: turn.incoming.kind in kinds
+
+
+def state(name: str) -> Filter:
+    return lambda turn: turn.state == name
+
+
+def payload(prefix: str) -> Filter:
+    """A pressed button (or, on Zalo, the payload coming back as text) starting with `prefix`."""
+    pattern = re.compile(rf"^{re.escape(prefix)}(?::|$)")
+    return lambda turn: turn.incoming.kind in (Kind.BUTTON, Kind.TEXT) and bool(pattern.match(turn.text.strip()))
+
+
+def command(*names: str) -> Filter:
+    """"/huy", "/huy@TrolyBot" and the same word typed without the slash when it is the whole message."""
+    wanted = {name.lower() for name in names}
+
+    def check(turn: Turn) -> bool:
+        if turn.incoming.kind is not Kind.TEXT:
+            return False
+        word = turn.text.strip().split("@")[0].lower()
+        return word.startswith("/") and word[1:] in wanted
+
+    return check
+
+
+def says(*phrases: str, max_words: int = 8) -> Filter:
+    """A short message containing one of `phrases`, compared without diacritics ("huy dang ky" = "hủy đăng ký")."""
+    folded_phrases = tuple(fold(p) for p in phrases)
+
+    def check(turn: Turn) -> bool:
+        if turn.incoming.kind is not Kind.TEXT:
+            return False
+        text = " ".join(re.findall(r"\w+", fold(turn.text)))
+        if not text or len(text.split()) > max_words:
+            return False
+        return any(re.search(rf"(^| ){re.escape(p)}( |$)", text) for p in folded_phrases)
+
+    return check
+
+
+def exactly(*phrases: str) -> Filter:
+    """The whole message is one of `phrases` (without diacritics and punctuation)."""
+    folded = {fold(p) for p in phrases}
+    return lambda turn: turn.incoming.kind is Kind.TEXT and " ".join(re.findall(r"\w+", fold(turn.text))) in folded
+
+
+def any_of(*filters: Filter) -> Filter:
+    return lambda turn: any(check(turn) for check in filters)

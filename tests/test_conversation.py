@@ -1,0 +1,216 @@
+"""The resident's conversation on the real handlers, pipeline and database (channel-agnostic)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.channels.base import Delivery, Result
+from bot.pipeline import Pipeline
+from bot.runtime import Runtime
+from bot.settings import load_settings
+from bot.store import migrate
+from bot.store.models import Base, Feedback, Identity, Message, ProcessedUpdate, Subscription, Ticket
+from handlers.messages import Incoming, Kind, Outgoing
+from handlers.router import Router
+
+# Monday 24 Nov 2026, 09:00 in Hà Nội (02:00 UTC): inside working hours. Sunday 22:00 local: outside.
+IN_HOURS = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+OUT_OF_HOURS = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class RecordingSender:
+    channel: str
+    sent: list[Outgoing] = field(default_factory=list)
+    result: Result = Result.SENT
+
+    async def send(self, message: Outgoing) -> Delivery:
+        self.sent.append(message)
+        return Delivery(self.result)
+
+
+@dataclass
+class Bot:
+    pipeline: Pipeline
+    runtime: Runtime
+    sender: RecordingSender
+    clock: list[datetime]
+    counter: int = 0
+
+    async def say(self, text: str, user: str = "u1", key: str | None = None) -> list[Outgoing]:
+        return list(await self.pipeline.receive(Incoming("zalo", user, Kind.TEXT, text=text, update_key=key,
+                                                         received_at=self.clock[0])))
+
+    async def press(self, payload: str, user: str = "u1") -> list[Outgoing]:
+        return list(await self.pipeline.receive(Incoming("zalo", user, Kind.BUTTON, text=payload,
+                                                         received_at=self.clock[0])))
+
+    async def count(self, model: Any, *where: Any) -> int:
+        async with self.runtime.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+@pytest.fixture
+async def bot(database_url: str) -> AsyncIterator[Bot]:
+    settings = load_settings(TROLY_DATABASE_URL=database_url, TROLY_AREAS="Thôn Đông,Thôn Tây,Tổ 1,Tổ 2,Tổ 3")
+    clock = [IN_HOURS]
+    runtime = Runtime.build(settings)
+    runtime.now = lambda: clock[0]
+    await migrate.upgrade(runtime.engine)
+    sender = RecordingSender("zalo")
+    yield Bot(Pipeline(runtime, {"zalo": sender}), runtime, sender, clock)
+    await runtime.close()
+
+
+def payloads(message: Outgoing) -> list[str]:
+    return [b.payload for b in message.buttons]
+
+
+async def test_follow_greets_with_the_main_menu(bot: Bot) -> None:
+    replies = await bot.pipeline.receive(Incoming("zalo", "u1", Kind.FOLLOW))
+    assert "Trợ lý số" in replies[0].text
+    assert payloads(replies[0]) == ["menu:vneid", "menu:dvc", "menu:payment", "menu:digital-skills", "human"]
+    assert bot.sender.sent == list(replies)
+
+
+async def test_a_clear_question_gets_an_answer_with_source_and_feedback(bot: Bot) -> None:
+    replies = await bot.say("quen mat khau vneid thi lay lai the nao")
+    answer, ask = replies
+    assert "Nguồn:" in answer.text and "kiểm tra" in answer.text
+    assert payloads(ask) == ["fb:vneid.password.forgot:1", "fb:vneid.password.forgot:0"]
+    async with bot.runtime.sessions() as session:
+        stored = (await session.scalars(select(Message).where(Message.direction == "in"))).one()
+    assert (stored.faq_id, stored.decision) == ("vneid.password.forgot", "answer")
+
+    await bot.press("fb:vneid.password.forgot:1")
+    assert await bot.count(Feedback, Feedback.helpful.is_(True)) == 1
+
+
+async def test_thumbs_down_offers_a_person_and_yes_opens_a_ticket(bot: Bot) -> None:
+    await bot.say("quen mat khau vneid thi lay lai the nao")
+    replies = await bot.press("fb:vneid.password.forgot:0")
+    assert "human:thumbs_down" in payloads(replies[0])
+    replies = await bot.say("có")
+    assert "trong khoảng 15 phút" in replies[0].text
+    async with bot.runtime.sessions() as session:
+        ticket = (await session.scalars(select(Ticket))).one()
+    assert (ticket.reason, ticket.status) == ("thumbs_down", "waiting")
+    assert "quen mat khau vneid" in (ticket.summary or "")
+
+
+async def test_out_of_scope_is_not_answered_and_out_of_hours_is_honest(bot: Bot) -> None:
+    bot.clock[0] = OUT_OF_HOURS
+    replies = await bot.say("dự báo thời tiết ngày mai ở Hà Nội có mưa to không")
+    assert "chưa tìm được câu trả lời" in replies[0].text
+    assert "human:not_found" in payloads(replies[0])
+    replies = await bot.press("human:not_found")
+    assert "ngoài giờ trực" in replies[0].text and "7:30 sáng mai" in replies[0].text
+    # while the ticket waits, the bot does not answer over the volunteer
+    replies = await bot.say("quen mat khau vneid thi lay lai the nao")
+    assert "đang chờ tình nguyện viên" in replies[0].text
+    assert await bot.count(Ticket) == 1
+
+
+async def test_asking_for_a_person_in_words(bot: Bot) -> None:
+    replies = await bot.say("cho tôi gặp người hỗ trợ với")
+    assert "tình nguyện viên" in replies[0].text
+    assert await bot.count(Ticket) == 1
+    replies = await bot.say("gap nguoi ho tro")
+    assert "đang chờ" in replies[0].text
+    assert await bot.count(Ticket) == 1
+
+
+async def test_browsing_a_domain_pages_through_its_topics(bot: Bot) -> None:
+    replies = await bot.press("menu:vneid")
+    buttons = payloads(replies[0])
+    assert len(buttons) == 5 and buttons[-1] == "menu:vneid:1"
+    assert all(p.startswith("faq:vneid.") for p in buttons[:4])
+    assert all(len(b.title) <= 20 for b in replies[0].buttons)
+    replies = await bot.press(buttons[0])
+    assert "Nguồn:" in replies[0].text
+
+
+async def test_subscribe_by_area_then_unsubscribe(bot: Bot) -> None:
+    replies = await bot.say("đăng ký nhận tin")
+    assert payloads(replies[0])[:4] == ["area:0", "area:1", "area:2", "area:3"]
+    assert payloads(replies[0])[4] == "sub:1"
+    replies = await bot.press("sub:1")
+    assert payloads(replies[0]) == ["area:4"]
+    replies = await bot.press("area:1")
+    assert "Thôn Tây" in replies[0].text and "/huy" in replies[0].text
+    assert await bot.count(Subscription, Subscription.area == "Thôn Tây") == 1
+    await bot.say("dang ky nhan thong bao")
+    await bot.say("1")  # typing the number from the list works too
+    assert await bot.count(Subscription) == 1
+    assert await bot.count(Subscription, Subscription.area == "Thôn Đông") == 1
+    replies = await bot.say("/huy")
+    assert "Đã huỷ đăng ký" in replies[0].text
+    assert await bot.count(Subscription) == 0
+    replies = await bot.say("hủy đăng ký")
+    assert "chưa đăng ký" in replies[0].text
+
+
+async def test_erasure_needs_confirmation_and_then_leaves_nothing(bot: Bot) -> None:
+    await bot.say("quen mat khau vneid thi lay lai the nao")
+    await bot.press("fb:vneid.password.forgot:1")
+    await bot.say("đăng ký nhận tin")
+    await bot.press("area:0")
+    await bot.say("gặp người hỗ trợ")
+    await bot.say("/xoadulieu")
+    replies = await bot.press("erase:no")
+    assert "giữ nguyên" in replies[0].text
+    assert await bot.count(Identity) == 1
+    await bot.say("/xoadulieu")
+    replies = await bot.press("erase:yes")
+    assert "Đã xoá" in replies[0].text
+    for model in Base.metadata.sorted_tables:
+        if model.name in ("residents", "identities", "messages", "feedback", "subscriptions", "tickets",
+                          "conversations"):
+            assert await bot.count(model) == 0, model.name
+
+
+async def test_media_gets_a_kind_answer(bot: Bot) -> None:
+    for media, words in [("photo", "hình ảnh"), ("voice", "tin nhắn thoại"), ("location", "vị trí")]:
+        replies = await bot.pipeline.receive(Incoming("zalo", "u1", Kind.MEDIA, media=media))
+        assert words in replies[0].text and "gõ câu hỏi" in replies[0].text
+
+
+async def test_secrets_are_masked_before_storage_and_the_resident_is_warned(bot: Bot) -> None:
+    replies = await bot.say("mã OTP của tôi là 482913, số căn cước 001203004567")
+    assert "Không bao giờ gửi mã OTP" in replies[0].text
+    async with bot.runtime.sessions() as session:
+        texts = [m.text or "" for m in (await session.scalars(select(Message))).all()]
+    assert texts and not any("482913" in t or "001203004567" in t for t in texts)
+
+
+async def test_a_redelivered_update_is_answered_once(bot: Bot) -> None:
+    first = await bot.say("quen mat khau vneid", key="m-1")
+    again = await bot.say("quen mat khau vneid", key="m-1")
+    assert first and again == []
+    assert await bot.count(ProcessedUpdate) == 1
+    assert await bot.count(Message, Message.direction == "in") == 1
+
+
+async def test_an_internal_error_gives_a_polite_apology(bot: Bot) -> None:
+    broken = Router()
+
+    @broken.on(lambda turn: True)
+    async def explode(turn: Any) -> None:
+        raise RuntimeError("boom")
+
+    bot.pipeline.router = broken
+    replies = await bot.say("xin chào")
+    assert len(replies) == 1 and replies[0].text.startswith("Xin lỗi, trợ lý đang gặp trục trặc")
+    assert "boom" not in replies[0].text and "Traceback" not in replies[0].text
+
+
+async def test_a_blocked_recipient_is_marked_inactive(bot: Bot) -> None:
+    bot.sender.result = Result.BLOCKED
+    await bot.say("xin chào")
+    assert await bot.count(Identity, Identity.active.is_(False)) == 1
