@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # Volunteer handoff: the resident is told honestly when to expect an answer.
     working_hours: str = env("TROLY_WORKING_HOURS", default="07:30-17:00", pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
     working_days: str = env("TROLY_WORKING_DAYS", default="1-6", pattern=r"^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$")
+    holidays: str = env("TROLY_HOLIDAYS", default="", pattern=r"^(\d{4}-\d{2}-\d{2})?(,\d{4}-\d{2}-\d{2})*$")
     handoff_reply_minutes: int = env("TROLY_HANDOFF_REPLY_MINUTES", default=15, ge=1)
 
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN", default=None)

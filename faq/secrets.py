@@ -18,8 +18,11 @@ _ID12 = re.compile(r"(?<![\d])(\d{3}[ .]?\d{3}[ .]?\d{6}|\d{12})(?![\d])")
 _CARD = re.compile(r"(?<![\d])(\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}|\d{13,19})(?![\d])")
 # OTP: a 4–8 digit code near the word that names it.
 _OTP = re.compile(r"((?:otp|ma xac (?:nhan|thuc)|ma kich hoat|ma so|passcode|ma pin|pin)\D{0,15}?)(\d{4,8})(?!\d)")
-# A password announced as such: "mật khẩu là Abc@123", "mk: hoa1975", "pass 123456".
-_PASSWORD = re.compile(r"((?:mat khau|mat ma|mk|pass(?:word)?)\s*(?:cua \w+\s*)?(?:la|:|=|moi|cu)?\s*[:=]?\s*)(\S{4,})")
+# A password announced as such: "mật khẩu là Abc@123", "mk: hoa1975", or a value with a digit: "pass hoa1975".
+_PASSWORD = re.compile(
+    r"\b((?:mat khau|mat ma|mk|pass(?:word)?)(?: (?:moi|cu))?(?: cua (?:toi|em|minh|tui|anh|chi|con|bac|me))?"
+    r"(?:\s*(?:la|:|=)\s*|\s+(?=\S*\d)))(\S{4,})"
+)
 # Bank account numbers announced as such: "stk 0123456789", "số tài khoản: 1903...".
 _ACCOUNT = re.compile(r"((?:stk|so tai khoan|so tk|tai khoan so)\s*(?:la|:)?\s*[:=]?\s*)(\d[\d ]{5,20}\d)")
 
@@ -38,7 +41,7 @@ def mask_secrets(text: str) -> Masked:
     """Mask what looks like a secret. Patterns run on the folded text; the original is edited at the same
     offsets, which `fold` keeps (it maps one character to one character)."""
     text = unicodedata.normalize("NFC", text)
-    folded = fold(text)
+    folded = fold(text).lower()
     if len(folded) != len(text):  # a character folded to a different length: fall back to the folded text
         text = folded
     spans: list[tuple[int, int, str, str]] = []

@@ -17,7 +17,7 @@ TRANSCRIPT_MESSAGES = 8
 
 def working_hours(turn: Turn) -> WorkingHours:
     settings = turn.services.settings
-    return WorkingHours.parse(settings.working_hours, settings.working_days, settings.timezone)
+    return WorkingHours.parse(settings.working_hours, settings.working_days, settings.timezone, settings.holidays)
 
 
 async def request_human(turn: Turn, reason: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faq.content import Entry
+from faq.content import Domain, Entry
 from handlers import texts
 from handlers.context import Turn
 from handlers.handoff import request_human
@@ -17,8 +17,16 @@ MAX_QUESTION_CHARS = 1000
 
 
 def main_menu(turn: Turn) -> list[Button]:
-    buttons = [Button(domain.title, f"menu:{domain.id}") for domain in turn.services.content.domains]
+    buttons = [
+        Button(texts.MENU_LABELS.get(domain.id, domain.title), f"menu:{domain.id}")
+        for domain in sorted(turn.services.content.domains, key=_menu_position)
+    ]
     return [*buttons, Button(texts.HUMAN, "human")]
+
+
+def _menu_position(domain: Domain) -> int:
+    order = list(texts.MENU_LABELS)
+    return order.index(domain.id) if domain.id in order else len(order)
 
 
 def render_answer(turn: Turn, entry: Entry) -> str:

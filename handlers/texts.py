@@ -5,7 +5,8 @@ from __future__ import annotations
 GREETING = (
     "Xin chào {term}! Tôi là Trợ lý số của {commune}.\n"
     "Tôi giúp {term} về VNeID, dịch vụ công trực tuyến và thanh toán không tiền mặt.\n"
-    "{Term} có thể gõ câu hỏi (có dấu hay không dấu đều được), hoặc chọn một mục dưới đây."
+    "{Term} có thể gõ câu hỏi (có dấu hay không dấu đều được), hoặc chọn một mục dưới đây: "
+    "VNeID · Dịch vụ công · Thanh toán không tiền mặt · Kỹ năng số · Gặp người hỗ trợ."
 )
 HELP = (
     "**Cách dùng Trợ lý số**\n"
@@ -16,6 +17,13 @@ HELP = (
     "• Gõ /xoadulieu để xoá dữ liệu của {term}.\n"
     "⚠️ Không bao giờ gửi mã OTP, mật khẩu cho bất kỳ ai, kể cả cán bộ."
 )
+# Button titles fit Zalo's 20 characters; the greeting names each domain in full.
+MENU_LABELS = {
+    "vneid": "VNeID",
+    "dvc": "Dịch vụ công",
+    "payment": "Không dùng tiền mặt",
+    "digital-skills": "Kỹ năng số",
+}
 MENU_PROMPT = "{Term} muốn hỏi về việc gì?"
 DOMAIN_PROMPT = "**{title}**\n{Term} chọn một câu hỏi dưới đây, hoặc gõ câu hỏi của mình:"
 MORE = "Xem thêm"

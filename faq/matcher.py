@@ -1,0 +1,488 @@
+"""Match a resident's question to a FAQ entry: answer, clarify or escalate.
+
+Ranking is BM25 on the folded form (no diacritics) over syllables and syllable pairs, built from each entry's
+title, questions, keywords and synonyms, normalised exactly like the questions. On top of that:
+- the diacritics the resident did type must agree with the entry's words (đường vs dương), else a term
+  counts less;
+- a word unknown to the FAQ that is not a real syllable is looked up with rapidfuzz among known words
+  ("khaon" → "khoan") or split into known syllables ("dichvucong");
+- unknown real words ("hộ chiếu", "sổ đỏ") count against the match: they are the usual sign of a question
+  outside the FAQ.
+The score of an entry is the share of the question's information it covers (0..1). The decision compares the
+best score and its lead over the next ones with the thresholds below, calibrated on eval/dev.jsonl.
+
+The index is immutable and compact (integer term ids, postings in flat arrays, idf and document weights
+precomputed) so that a 10,000-entry FAQ stays small and fast.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from faq.content import Entry
+from faq.normalize import fold, normalize
+from faq.tables.out_of_scope import OUT_OF_SCOPE
+from faq.tables.syllables import VALID_TONELESS
+
+__all__ = ["Candidate", "Decision", "Match", "Matcher"]
+
+Decision = Literal["answer", "clarify", "escalate"]
+
+# ---- ranking constants
+K1: Final = 1.2
+B: Final = 0.5  # entries differ in length mostly by how many phrasings they list: normalise only half
+FIELD_WEIGHTS: Final = MappingProxyType(
+    {"title": 2.0, "short": 1.0, "question": 1.0, "keyword": 2.0, "synonym": 1.5}
+)
+PAIR_MODE: Final = "all"
+BIGRAM_WEIGHT: Final = 0.5  # a matching syllable pair counts as much as a word of the same rarity
+ACCENT_MISMATCH: Final = 0.7  # a typed diacritic that the entry never uses (dương vs đường)
+UNKNOWN_WEIGHT: Final = 0.6  # share of a rare word's weight that an unknown real word removes from coverage
+UNKNOWN_PAIR_WEIGHT: Final = 0.3  # the same for a pair of known words never seen together
+FUZZY_TWO_EDITS_LEN: Final = 8  # a typo is one edit away from a known word, two for long words
+FUZZY_MIN_LEN: Final = 4
+FUZZY_MAX_TOKENS: Final = 4  # bound per-question work on garbled input
+OUT_OF_SCOPE_FACTOR: Final = 0.4  # an entry that never mentions the other subject the question names
+COMMON_DF_SHARE: Final = 0.25  # terms in more entries than this only re-score entries already found
+
+# ---- decision thresholds (calibrated on eval/dev.jsonl; see faq/evaluate.py)
+ANSWER_MIN: Final = 0.35  # best score needed to answer
+ANSWER_LEAD: Final = 0.80  # and the second must be below this share of the best
+CLARIFY_MIN: Final = 0.18  # below this nothing is good enough: escalate
+CLARIFY_SHARE: Final = 0.60  # entries within this share of the best are offered when clarifying
+MAX_CHOICES: Final = 3
+
+# Words that say nothing about the topic (addressing, politeness, particles, pronouns), with diacritics.
+# They still form pairs ("là gì", "bị khóa") but do not count alone.
+STOPWORDS: Final = frozenset(
+    """a à á ạ ả ah admin anh ba bà bác bạn bố cả cái các cháu chị chú cô có của cứ cho chứ chút đã đang đây
+    để đi đó được em gì hả hay hen hỏi hở không kia là làm luôn mà má mẹ mình một nào này nè nghe nhé nha
+    nhỉ nhờ nữa ở ơi ông ra rồi sao sẽ thì thế thôi tôi và vậy vì với xin ta tao nhưng những nhiều ấy ừ
+    vâng dạ giùm giúp dùm như biết muốn cần phải bị nó họ""".split()
+)
+# A word typed without diacritics is a stopword when one of its accented forms is.
+_FOLDED_STOPWORDS: Final = frozenset(fold(w) for w in STOPWORDS)
+
+
+def _is_stop(folded: str, accented: str) -> bool:
+    if accented and accented != folded:
+        return accented in STOPWORDS
+    return folded in _FOLDED_STOPWORDS
+
+
+_FOLDED_SYLLABLES: Final = frozenset(fold(s) for s in VALID_TONELESS)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    faq_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """What the bot would do with one question. `choices` are the entries offered when clarifying."""
+
+    query: str
+    decision: Decision
+    faq_id: str | None
+    score: float
+    candidates: tuple[Candidate, ...]
+    choices: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The `troly match --jsonl` object of DESIGN.md."""
+        return {
+            "query": self.query,
+            "decision": self.decision,
+            "faq_id": self.faq_id,
+            "score": round(self.score, 4),
+            "candidates": [{"faq_id": c.faq_id, "score": round(c.score, 4)} for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    uni: dict[int, float]  # term id -> weight (1, or the fuzzy similarity)
+    bi: dict[int, float]
+    accented: dict[int, str]  # unigram term id -> the accented form typed, when it had diacritics
+    unknown: int  # real words absent from the FAQ
+    unknown_pairs: int  # adjacent content words whose pair the FAQ never uses
+    foreign: tuple[tuple[str, tuple[int, ...]], ...]  # other subjects named (see _analyse)
+
+
+def _parts(token: str) -> list[str]:
+    """Split URLs and other punctuated tokens into their alphanumeric parts, keeping numbers whole."""
+    if token.isalnum():
+        return [token]
+    if token.replace(".", "").replace(",", "").replace("/", "").replace(":", "").replace("-", "").isdigit():
+        return [token]
+    out: list[str] = []
+    cur: list[str] = []
+    for ch in token:
+        if ch.isalnum():
+            cur.append(ch)
+        elif cur:
+            out.append("".join(cur))
+            cur = []
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def _content_tokens(folded: Sequence[str], accented: Sequence[str]) -> list[tuple[str, str]]:
+    """(folded, accented) word pairs with URLs split; accented is '' when the parts lost it."""
+    out: list[tuple[str, str]] = []
+    for f, a in zip(folded, accented):
+        parts = _parts(f)
+        if len(parts) == 1 and parts[0] == f:
+            out.append((f, a))
+        else:
+            out.extend((p, "") for p in parts)
+    return out
+
+
+def _pair_ok(left_stop: bool, right_stop: bool) -> bool:
+    """Which syllable pairs are terms: a pair with one particle ("là gì", "bị khóa") still tells something."""
+    if PAIR_MODE == "content":
+        return not (left_stop or right_stop)
+    if PAIR_MODE == "one":
+        return not (left_stop and right_stop)
+    return True
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """An immutable index over FAQ entries. Build once with `Matcher.build(entries)`, then `match()`."""
+
+    ids: tuple[str, ...]
+    related: tuple[frozenset[int], ...]
+    uni_ids: MappingProxyType[str, int]
+    bi_keys: array  # sorted (left id * n_uni + right id) of known pairs; term id = n_uni + index
+    idf: array  # per term id
+    offsets: array  # CSR: postings of term t are [offsets[t], offsets[t+1])
+    post_docs: array
+    post_w: array  # precomputed BM25 document weight, already normalised to 0..1
+    acc_ids: MappingProxyType[str, int]
+    acc_offsets: array
+    acc_docs: array  # per accented word, the sorted entries that use it
+    vocab_by_len: tuple[tuple[str, ...], ...]
+    unknown_idf: float
+    oos_multi: MappingProxyType[str, tuple[tuple[str, ...], ...]]  # first syllable -> folded phrases
+    oos_single: frozenset[str]  # single words, compared with diacritics
+    n_uni: int = field(default=0)
+
+    # ------------------------------------------------------------------------------------------- build
+
+    @classmethod
+    def build(cls, entries: Iterable[Entry]) -> Matcher:
+        entries = tuple(entries)
+        ids = tuple(e.id for e in entries)
+        pos = {eid: i for i, eid in enumerate(ids)}
+        related = tuple(frozenset(pos[r] for r in e.related if r in pos) for e in entries)
+
+        uni_ids: dict[str, int] = {}
+        doc_uni: list[dict[int, float]] = []
+        doc_bi: list[dict[tuple[int, int], float]] = []
+        doc_acc: list[set[str]] = []
+        for e in entries:
+            tf_u: dict[int, float] = {}
+            tf_b: dict[tuple[int, int], float] = {}
+            acc: set[str] = set()
+            texts: list[tuple[str, float]] = [(e.title, FIELD_WEIGHTS["title"]), (e.short, FIELD_WEIGHTS["short"])]
+            texts += [(q, FIELD_WEIGHTS["question"]) for q in e.questions]
+            texts += [(k, FIELD_WEIGHTS["keyword"]) for k in e.keywords]
+            texts += [(s, FIELD_WEIGHTS["synonym"]) for s in e.synonyms]
+            for text, weight in texts:
+                n = normalize(text)
+                prev, prev_stop = -1, True
+                for f, a in _content_tokens(n.folded_tokens, n.tokens):
+                    tid = uni_ids.setdefault(f, len(uni_ids))
+                    stop = _is_stop(f, a)
+                    if not stop:
+                        tf_u[tid] = tf_u.get(tid, 0.0) + weight
+                        if a and a != f:
+                            acc.add(a)
+                    if prev >= 0 and _pair_ok(prev_stop, stop):
+                        tf_b[(prev, tid)] = tf_b.get((prev, tid), 0.0) + weight
+                    prev, prev_stop = tid, stop
+            doc_uni.append(tf_u)
+            doc_bi.append(tf_b)
+            doc_acc.append(acc)
+
+        n_uni = len(uni_ids)
+        keys = sorted({a * n_uni + b for tf_b in doc_bi for (a, b) in tf_b})
+        bi_keys = array("q", keys)
+        n_terms = n_uni + len(keys)
+        n_docs = max(1, len(entries))
+
+        postings: list[list[tuple[int, float]]] = [[] for _ in range(n_terms)]
+        for d, (tf_u, tf_b) in enumerate(zip(doc_uni, doc_bi)):
+            for tid, tf in tf_u.items():
+                postings[tid].append((d, tf))
+            for (a, b), tf in tf_b.items():
+                postings[n_uni + bisect_left(bi_keys, a * n_uni + b)].append((d, tf))
+        dl = [sum(tf_u.values()) for tf_u in doc_uni]
+        avgdl = (sum(dl) / len(dl)) if dl else 1.0
+
+        idf = array("f", [0.0] * n_terms)
+        offsets = array("l", [0] * (n_terms + 1))
+        post_docs = array("i")
+        post_w = array("f")
+        for t, plist in enumerate(postings):
+            df = len(plist)
+            idf[t] = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            for d, tf in plist:  # already in entry order
+                norm = K1 * (1.0 - B + B * dl[d] / avgdl)
+                post_docs.append(d)
+                post_w.append(tf / (tf + norm))  # (K1+1) factor dropped: 0..1 saturation
+            offsets[t + 1] = len(post_docs)
+
+        acc_map: dict[str, list[int]] = {}
+        for d, acc in enumerate(doc_acc):
+            for a in acc:
+                acc_map.setdefault(a, []).append(d)
+        acc_ids: dict[str, int] = {}
+        acc_offsets = array("l", [0])
+        acc_docs = array("i")
+        for a in sorted(acc_map):
+            acc_ids[a] = len(acc_ids)
+            acc_docs.extend(acc_map[a])
+            acc_offsets.append(len(acc_docs))
+
+        by_len: dict[int, list[str]] = {}
+        for w in uni_ids:
+            if w.isalpha() and len(w) >= FUZZY_MIN_LEN - 1:
+                by_len.setdefault(len(w), []).append(w)
+        max_len = max(by_len, default=0)
+        vocab_by_len = tuple(tuple(sorted(by_len.get(i, ()))) for i in range(max_len + 1))
+
+        multi: dict[str, list[tuple[str, ...]]] = {}
+        single: set[str] = set()
+        for phrase in OUT_OF_SCOPE:
+            n = normalize(phrase)
+            if len(n.folded_tokens) > 1:
+                multi.setdefault(n.folded_tokens[0], []).append(n.folded_tokens)
+            elif n.tokens:
+                single.add(n.tokens[0])
+
+        return cls(
+            ids=ids,
+            related=related,
+            uni_ids=MappingProxyType(uni_ids),
+            bi_keys=bi_keys,
+            idf=idf,
+            offsets=offsets,
+            post_docs=post_docs,
+            post_w=post_w,
+            acc_ids=MappingProxyType(acc_ids),
+            acc_offsets=acc_offsets,
+            acc_docs=acc_docs,
+            vocab_by_len=vocab_by_len,
+            unknown_idf=math.log(1.0 + (n_docs - 0.5) / 1.5),
+            oos_multi=MappingProxyType({k: tuple(v) for k, v in multi.items()}),
+            oos_single=frozenset(single),
+            n_uni=n_uni,
+        )
+
+    # ------------------------------------------------------------------------------------------- query
+
+    def _bigram_id(self, a: int, b: int) -> int:
+        key = a * self.n_uni + b
+        i = bisect_left(self.bi_keys, key)
+        if i < len(self.bi_keys) and self.bi_keys[i] == key:
+            return self.n_uni + i
+        return -1
+
+    def _fuzzy(self, word: str) -> tuple[str, float] | None:
+        n = len(word)
+        pool: list[str] = []
+        for length in range(max(0, n - 2), min(len(self.vocab_by_len), n + 3)):
+            pool.extend(self.vocab_by_len[length])
+        if not pool:
+            return None
+        # Optimal string alignment: one transposition ("khaon") costs one edit, like a substitution.
+        limit = 1 if n < FUZZY_TWO_EDITS_LEN else 2
+        best = process.extractOne(word, pool, scorer=OSA.distance, score_cutoff=limit)
+        if best is None:
+            return None
+        return best[0], 1.0 - best[1] / max(n, len(best[0]))
+
+    def _segment(self, word: str) -> list[str] | None:
+        """Split a glued word into known syllables ("dichvucong" → dich vu cong), fewest pieces first."""
+        n = len(word)
+        if n < 5 or n > 40:
+            return None
+        best: list[list[str] | None] = [None] * (n + 1)
+        best[0] = []
+        for i in range(n):
+            cur = best[i]
+            if cur is None:
+                continue
+            for j in range(i + 1, min(n, i + 7) + 1):
+                piece = word[i:j]
+                if piece in self.uni_ids and piece in _FOLDED_SYLLABLES:
+                    cand = [*cur, piece]
+                    old = best[j]
+                    if old is None or len(cand) < len(old):
+                        best[j] = cand
+        out = best[n]
+        return out if out is not None and len(out) >= 2 else None
+
+    def _analyse(self, query: str) -> _Query:
+        n = normalize(query)
+        uni: dict[int, float] = {}
+        bi: dict[int, float] = {}
+        accented: dict[int, str] = {}
+        unknown = 0
+        fuzzy_left = FUZZY_MAX_TOKENS
+        # (term id, weight, stopword?) in order, for pairs; id -1: unknown stopword, -2: unknown word
+        seq: list[tuple[int, float, bool]] = []
+
+        def push(tid: int, weight: float) -> None:
+            if weight > uni.get(tid, 0.0):
+                uni[tid] = weight
+            seq.append((tid, weight, False))
+
+        for f, a in _content_tokens(n.folded_tokens, n.tokens):
+            tid = self.uni_ids.get(f, -1)
+            if _is_stop(f, a):
+                seq.append((tid, 1.0, True))
+                continue
+            if tid >= 0:
+                if a and a != f:
+                    accented[tid] = a
+                push(tid, 1.0)
+                continue
+            if f.isalpha() and f not in _FOLDED_SYLLABLES:
+                pieces = self._segment(f)
+                if pieces is not None:
+                    for p in pieces:
+                        push(self.uni_ids[p], 1.0)
+                    continue
+                if len(f) >= FUZZY_MIN_LEN and fuzzy_left > 0:
+                    fuzzy_left -= 1
+                    hit = self._fuzzy(f)
+                    if hit is not None:
+                        push(self.uni_ids[hit[0]], hit[1])
+                        continue
+            if f.isalpha() or not f.isdigit():
+                unknown += 1
+            seq.append((-2, 0.0, False))
+
+        # Other subjects named: (accented word the entry must use, or term ids it must all contain).
+        foreign: list[tuple[str, tuple[int, ...]]] = []
+        words = _content_tokens(n.folded_tokens, n.tokens)
+        folded = [f for f, _ in words]
+        for i, (f, a) in enumerate(words):
+            if a in self.oos_single:
+                if a != f:
+                    foreign.append((a, ()))
+                elif f not in _FOLDED_SYLLABLES:
+                    foreign.append(("", (self.uni_ids.get(f, -1),)))
+            for phrase in self.oos_multi.get(f, ()):
+                if tuple(folded[i : i + len(phrase)]) == phrase:
+                    ids = [self.uni_ids.get(p, -1) for p in phrase]
+                    pairs = tuple(self._bigram_id(x, y) if x >= 0 and y >= 0 else -1 for x, y in zip(ids, ids[1:]))
+                    foreign.append(("", pairs))
+
+        unknown_pairs = 0
+        for (a_id, wa, sa), (b_id, wb, sb) in zip(seq, seq[1:]):
+            if not _pair_ok(sa, sb):
+                continue
+            if a_id >= 0 and b_id >= 0:
+                t = self._bigram_id(a_id, b_id)
+                if t >= 0:
+                    bi[t] = max(bi.get(t, 0.0), min(wa, wb))
+                    continue
+            if not (sa or sb):
+                unknown_pairs += 1
+        return _Query(uni, bi, accented, unknown, unknown_pairs, tuple(foreign))
+
+    def _has_term(self, t: int, doc: int) -> bool:
+        if t < 0:
+            return False
+        lo, hi = self.offsets[t], self.offsets[t + 1]
+        i = bisect_left(self.post_docs, doc, lo, hi)
+        return i < hi and self.post_docs[i] == doc
+
+    def _mentions(self, subject: tuple[str, tuple[int, ...]], doc: int) -> bool:
+        word, terms = subject
+        if word:
+            return self._has_accent(word, doc)
+        return all(self._has_term(t, doc) for t in terms)
+
+    def _has_accent(self, word: str, doc: int) -> bool:
+        aid = self.acc_ids.get(word)
+        if aid is None:
+            return False
+        lo, hi = self.acc_offsets[aid], self.acc_offsets[aid + 1]
+        i = bisect_left(self.acc_docs, doc, lo, hi)
+        return i < hi and self.acc_docs[i] == doc
+
+    def scores(self, query: str) -> list[tuple[float, int]]:
+        """(score 0..1, entry index) for every entry that shares a term with the question, best first."""
+        q = self._analyse(query)
+        idf = self.idf
+        terms: list[tuple[int, float]] = [(t, idf[t] * w) for t, w in q.uni.items()]
+        terms += [(t, idf[t] * w * BIGRAM_WEIGHT) for t, w in q.bi.items()]
+        mass = sum(w for _, w in terms)
+        mass += (q.unknown * UNKNOWN_WEIGHT + q.unknown_pairs * UNKNOWN_PAIR_WEIGHT) * self.unknown_idf
+        if mass <= 0.0:
+            return []
+        offsets, docs, weights = self.offsets, self.post_docs, self.post_w
+        acc: dict[int, float] = {}
+        common = max(50, int(COMMON_DF_SHARE * len(self.ids)))
+        # Rare terms first, so that very common ones only adjust entries already found.
+        terms.sort(key=lambda tw: offsets[tw[0] + 1] - offsets[tw[0]])
+        for t, w in terms:
+            lo, hi = offsets[t], offsets[t + 1]
+            if hi - lo > common and acc and len(acc) < hi - lo:
+                for d in list(acc):
+                    i = bisect_left(docs, d, lo, hi)
+                    if i < hi and docs[i] == d:
+                        acc[d] += w * weights[i]
+                continue
+            for d, x in zip(docs[lo:hi], weights[lo:hi]):
+                acc[d] = acc.get(d, 0.0) + w * x
+        # Diacritics the resident typed that an entry never uses lower that word's share.
+        for t, word in q.accented.items():
+            lo, hi = offsets[t], offsets[t + 1]
+            w = idf[t] * q.uni[t] * (1.0 - ACCENT_MISMATCH)
+            for d, x in zip(docs[lo:hi], weights[lo:hi]):
+                if d in acc and not self._has_accent(word, d):
+                    acc[d] -= w * x
+        # A question about another subject (Gmail, sổ đỏ, kết hôn) is not answered by a look-alike entry.
+        for subject in q.foreign:
+            for d in acc:
+                if not self._mentions(subject, d):
+                    acc[d] *= OUT_OF_SCOPE_FACTOR
+        ranked = sorted(((s / mass, d) for d, s in acc.items()), key=lambda sd: (-sd[0], sd[1]))
+        return ranked
+
+    def match(self, query: str) -> Match:
+        """Rank the entries for `query` and decide answer / clarify / escalate."""
+        ranked = self.scores(query)
+        top = ranked[:MAX_CHOICES]
+        candidates = tuple(Candidate(self.ids[d], min(1.0, max(0.0, s))) for s, d in top)
+        if not candidates:
+            return Match(query, "escalate", None, 0.0, ())
+        best = candidates[0].score
+        second = candidates[1].score if len(candidates) > 1 else 0.0
+        if best >= ANSWER_MIN and second < ANSWER_LEAD * best:
+            return Match(query, "answer", candidates[0].faq_id, best, candidates)
+        if best >= CLARIFY_MIN:
+            close = [c.faq_id for c in candidates if c.score >= CLARIFY_SHARE * best]
+            if len(close) < 2 and len(candidates) > 1:
+                close = [c.faq_id for c in candidates[:2]]
+            return Match(query, "clarify", candidates[0].faq_id, best, candidates, tuple(close))
+        return Match(query, "escalate", candidates[0].faq_id, best, candidates)
