@@ -111,7 +111,7 @@ async def show_entry(turn: Turn) -> None:
 async def feedback(turn: Turn) -> None:
     from bot.store.residents import add_feedback
 
-    _, faq_id, value = (turn.text.strip().split(":") + ["", ""])[:3]
+    _, faq_id, value = ([*turn.text.strip().split(":"), "", ""])[:3]
     if faq_id not in turn.services.content.by_id or value not in ("0", "1"):
         return
     helpful = value == "1"

@@ -57,7 +57,7 @@ async def run_console(settings: Settings, user_id: str = "local", stdin: TextIO 
             text = line.strip()
             if not text:
                 continue
-            if text in sender.buttons and sender.buttons[text]:
+            if sender.buttons.get(text):
                 await pipeline.receive(Incoming("console", user_id, Kind.BUTTON, text=sender.buttons[text]))
             else:
                 await pipeline.receive(Incoming("console", user_id, Kind.TEXT, text=text))
