@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from bot.store import residents as store
 from faq.content import Domain, Entry
+from faq.normalize import fold
 from handlers import texts
 from handlers.context import Turn
 from handlers.handoff import request_human
@@ -61,9 +63,7 @@ async def followed(turn: Turn) -> None:
 
 @router.on(kind(Kind.UNFOLLOW))
 async def unfollowed(turn: Turn) -> None:
-    from bot.store.residents import deactivate
-
-    await deactivate(turn.session, turn.who.channel, turn.who.external_id)
+    await store.deactivate(turn.session, turn.who.channel, turn.who.external_id)
 
 
 @router.on(any_of(command("start", "menu", "batdau"), exactly("hi", "hello", "chào", "xin chào", "alo", "menu",
@@ -109,13 +109,11 @@ async def show_entry(turn: Turn) -> None:
 
 @router.on(payload("fb"))
 async def feedback(turn: Turn) -> None:
-    from bot.store.residents import add_feedback
-
     _, faq_id, value = ([*turn.text.strip().split(":"), "", ""])[:3]
     if faq_id not in turn.services.content.by_id or value not in ("0", "1"):
         return
     helpful = value == "1"
-    await add_feedback(turn.session, turn.who, faq_id, helpful)
+    await store.add_feedback(turn.session, turn.who, faq_id, helpful)
     if helpful:
         turn.say(turn.t(texts.FEEDBACK_THANKS))
     else:
@@ -142,9 +140,7 @@ async def human(turn: Turn) -> None:
 @router.on(any_of(command("huy", "stop", "huydangky"),
                   says("hủy đăng ký", "huỷ đăng ký", "ngừng nhận", "không nhận thông báo", "thôi nhận", max_words=6)))
 async def unsubscribe(turn: Turn) -> None:
-    from bot.store.residents import unsubscribe as remove
-
-    removed = await remove(turn.session, turn.who)
+    removed = await store.unsubscribe(turn.session, turn.who)
     turn.say(turn.t(texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED))
     turn.set_state("idle")
 
@@ -181,8 +177,6 @@ async def subscribe_area(turn: Turn) -> None:
 @router.on(state("choosing_area"), kind(Kind.TEXT))
 async def subscribe_typed_area(turn: Turn) -> None:
     """A resident may type the number from the list or the area's name instead of pressing a button."""
-    from faq.normalize import fold
-
     typed = turn.text.strip()
     areas = turn.services.settings.areas
     chosen = None
@@ -198,9 +192,7 @@ async def subscribe_typed_area(turn: Turn) -> None:
 
 
 async def _subscribe(turn: Turn, area: str) -> None:
-    from bot.store.residents import subscribe
-
-    changed = await subscribe(turn.session, turn.who, area)
+    changed = await store.subscribe(turn.session, turn.who, area)
     turn.say(turn.t(texts.SUBSCRIBED if changed else texts.ALREADY_SUBSCRIBED, area=area))
     turn.set_state("idle")
 
@@ -216,10 +208,8 @@ async def erase_ask(turn: Turn) -> None:
 
 @router.on(payload("erase"))
 async def erase(turn: Turn) -> None:
-    from bot.store.residents import erase_resident
-
     if turn.text.strip() == "erase:yes" and turn.state == "confirm_erase":
-        await erase_resident(turn.session, turn.who.resident_id)
+        await store.erase_resident(turn.session, turn.who.resident_id)
         turn.set_state("erased")
         turn.say(turn.t(texts.ERASED))
         return

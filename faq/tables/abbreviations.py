@@ -39,7 +39,7 @@ _ABBREVIATIONS: dict[str, str] = {
     "nvqs": "nghĩa vụ quân sự", "xkld": "xuất khẩu lao động", "xklđ": "xuất khẩu lao động",
     # regional words that are unambiguous in residents' questions
     "mần": "làm", "rứa": "vậy", "chừ": "giờ", "bựa": "bữa", "nớ": "đó", "tui": "tôi", "vô": "vào",
-    "dìa": "về", "lẹ": "nhanh", "hổm": "hôm",
+    "dìa": "về", "lẹ": "nhanh", "hổm": "hôm", "xài": "dùng", "xai": "dùng", "coi": "xem",
 }
 ABBREVIATIONS: Final = MappingProxyType({k: tuple(v.split()) for k, v in _ABBREVIATIONS.items()})
 
@@ -52,6 +52,8 @@ CONTEXTUAL: Final = MappingProxyType(
         "mô": ("đâu", frozenset({"ở", "tới", "đi", "chỗ", "nơi", "về", "đến", "vào", "bên"})),
         "ni": ("này", frozenset({"bữa", "hôm", "cái", "chỗ", "ở", "như", "vậy", "người", "đứa", "chừ", "giờ"})),
         "tê": ("kia", frozenset({"bên", "chỗ", "hôm", "cái", "đằng", "bữa"})),
+        # "gõ lộn số" is "gõ nhầm số"; "lộn xộn" stays.
+        "lộn": ("nhầm", frozenset({"gõ", "chuyển", "bấm", "nhập", "ghi", "đánh", "nhắn", "gửi", "khoản", "tiền", "số"})),
     }
 )
 
