@@ -35,4 +35,7 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
         pipeline.add_sender(zalo)
         services.append(zalo)
         mounts.append(zalo.mount)
+    from bot.handoff_timers import HandoffTimers
+
+    services.append(HandoffTimers(pipeline))
     return services, mounts

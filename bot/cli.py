@@ -109,9 +109,8 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from faq.matcher import Matcher
-
     from faq.content import load_content
+    from faq.matcher import Matcher
 
     matcher = Matcher.build(load_content().entries)
     out = sys.stdout
@@ -130,10 +129,9 @@ def _match(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from faq.content import load_content
     from faq.evaluate import evaluate, format_report, load_labelled
     from faq.matcher import Matcher
-
-    from faq.content import load_content
 
     if not args.file.is_file():
         print(f"Không tìm thấy tệp {args.file}", file=sys.stderr)

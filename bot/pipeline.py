@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.channels.base import Delivery, Result, Sender
 from bot.runtime import Runtime
-from bot.store import residents
+from bot.store import residents, tickets
 from bot.store.models import ProcessedUpdate
 from faq.secrets import mask_secrets
 from handlers import texts
@@ -24,6 +24,8 @@ from handlers.context import Services, Turn
 from handlers.messages import Incoming, Kind, Outgoing
 from handlers.resident import router as resident_router
 from handlers.router import Router
+from handlers.volunteer import group_router
+from handlers.volunteer import router as volunteer_router
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,8 @@ class Pipeline:
             state, data = await residents.load_state(session, who.identity_id)
             ticket = await residents.open_ticket(session, who)
             turn = Turn(incoming, who, session, self.services, state, data,
-                        open_ticket_id=ticket.id if ticket else None)
+                        open_ticket_id=ticket.id if ticket else None,
+                        roles=await tickets.roles_of(session, incoming.channel, incoming.user_id))
             masked = mask_secrets(incoming.text) if incoming.text else None
             turn.stored_text = masked.text if masked else None
             if masked and masked.found:
@@ -87,14 +90,19 @@ class Pipeline:
                 # The matcher and the handlers see the masked text only.
                 turn.incoming = _with_text(incoming, masked.text)
 
-            await self.router.dispatch(turn)
+            if incoming.chat_id is not None:
+                # A group chat (the volunteers'): only its buttons concern us; the bot never chats there.
+                await group_router.dispatch(turn)
+                return turn.replies
+            if not (turn.roles and await volunteer_router.dispatch(turn)):
+                await self.router.dispatch(turn)
 
             if turn.state == "erased":
                 return turn.replies  # nothing of theirs may remain, not even this message
             await residents.save_state(session, who.identity_id, turn.state, turn.data)
             if incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
                 await residents.add_message(
-                    session, identity_id=who.identity_id, direction="in", author="resident",
+                    session, identity_id=who.identity_id, direction="in", author=turn.author,
                     kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
                     text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
                     ticket_id=turn.ticket_id, created_at=incoming.received_at,
@@ -133,6 +141,17 @@ class Pipeline:
             if delivery.result is Result.BLOCKED:
                 async with self.runtime.sessions() as session, session.begin():
                     await residents.deactivate(session, message.channel, message.user_id)
+            elif delivery.result is Result.SENT and message.ref and delivery.detail.isdigit():
+                await self._remember_post(message.ref, int(delivery.detail))
+
+    async def _remember_post(self, ref: str, message_id: int) -> None:
+        """The volunteer-group post of a ticket is edited later (claimed by…, closed): keep its id."""
+        kind, _, ticket_id = ref.partition(":")
+        if kind == "ticket-post" and ticket_id.isdigit():
+            async with self.runtime.sessions() as session, session.begin():
+                ticket = await tickets.get(session, int(ticket_id))
+                if ticket is not None:
+                    ticket.group_message_id = message_id
 
     async def _send_with_retries(self, sender: Sender, message: Outgoing) -> Delivery:
         delivery = Delivery(Result.FAILED, detail="not attempted")

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from faq.matcher import Matcher
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store.engine import create_engine, session_factory
 from faq.content import Content, load_content
+from faq.matcher import Matcher
 
 
 def utc_now() -> datetime:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     working_days: str = env("TROLY_WORKING_DAYS", default="1-6", pattern=r"^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$")
     holidays: str = env("TROLY_HOLIDAYS", default="", pattern=r"^(\d{4}-\d{2}-\d{2})?(,\d{4}-\d{2}-\d{2})*$")
     handoff_reply_minutes: int = env("TROLY_HANDOFF_REPLY_MINUTES", default=15, ge=1)
+    handoff_reannounce_minutes: int = env("TROLY_HANDOFF_REANNOUNCE_MINUTES", default=10, ge=1)
+    handoff_raise_minutes: int = env("TROLY_HANDOFF_RAISE_MINUTES", default=30, ge=1)
+    handoff_remind_minutes: int = env("TROLY_HANDOFF_REMIND_MINUTES", default=20, ge=1)
 
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN", default=None)
     telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")

@@ -458,8 +458,10 @@ class Matcher:
         for t, word in q.accented.items():
             lo, hi = offsets[t], offsets[t + 1]
             w = idf[t] * q.uni[t] * (1.0 - ACCENT_MISMATCH)
+            aid = self.acc_ids.get(word)
+            agree = set(self.acc_docs[self.acc_offsets[aid] : self.acc_offsets[aid + 1]]) if aid is not None else ()
             for d, x in zip(docs[lo:hi], weights[lo:hi]):
-                if d in acc and not self._has_accent(word, d):
+                if d not in agree and d in acc:
                     acc[d] -= w * x
         # A question about another subject (Gmail, sổ đỏ, kết hôn) is not answered by a look-alike entry.
         for subject in q.foreign:

@@ -485,6 +485,11 @@ def _simple(text: str) -> Normalized:
     return Normalized(" ".join(tokens), " ".join(folded), tokens, folded)
 
 
+_SAFE: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyz0123456789./:-_@?&=%#+~,;!" + "đ" + "".join(VOWEL_TONE)
+)
+
+
 def normalize(text: str) -> Normalized:
     """Normalise a question or FAQ text. Total, idempotent, and the same for NFC and NFD input."""
     if not isinstance(text, str):
@@ -492,6 +497,8 @@ def normalize(text: str) -> Normalized:
     try:
         tokens = _once(text)
         for _ in range(4):  # repeat until a fixed point, which makes the function idempotent
+            if _SAFE.issuperset("".join(tokens)):
+                break  # plain Vietnamese, digits and URL characters: every step maps them to themselves
             again = _once(" ".join(tokens))
             if again == tokens:
                 break

@@ -44,6 +44,12 @@ class Turn:
     open_ticket_id: int | None = None
     # The inbound text as it may be stored (secrets masked).
     stored_text: str | None = None
+    # The sender's roles ("volunteer", "staff").
+    roles: frozenset[str] = frozenset()
+    # A handler sets this to False to let the next matching route take the turn.
+    handled: bool = True
+    # Who wrote the inbound message, as stored: "resident" or "volunteer:telegram:123".
+    author: str = "resident"
 
     @property
     def text(self) -> str:
@@ -61,9 +67,15 @@ class Turn:
             Outgoing(self.incoming.channel, self.incoming.user_id, text, tuple(buttons), row_size=row_size)
         )
 
-    def send_to(self, channel: str, user_id: str, text: str, buttons: Sequence[Button] = ()) -> None:
+    def send_to(
+        self, channel: str, user_id: str, text: str, buttons: Sequence[Button] = (), *, row_size: int = 1,
+        edit_message_id: str | None = None, ref: str | None = None,
+    ) -> None:
         """A message to someone other than the sender (a volunteer, the resident a volunteer answers)."""
-        self.replies.append(Outgoing(channel, user_id, text, tuple(buttons)))  # type: ignore[arg-type]
+        self.replies.append(
+            Outgoing(channel, user_id, text, tuple(buttons), row_size=row_size,  # type: ignore[arg-type]
+                     edit_message_id=edit_message_id, ref=ref)
+        )
 
     def set_state(self, state: str, **data: Any) -> None:
         self.state = state

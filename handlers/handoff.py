@@ -11,8 +11,10 @@ from bot.store.residents import open_ticket
 from handlers import texts
 from handlers.context import Turn
 from handlers.hours import WorkingHours
+from handlers.volunteer import announce
 
 TRANSCRIPT_MESSAGES = 8
+LINE_CHARS = 300
 
 
 def working_hours(turn: Turn) -> WorkingHours:
@@ -47,6 +49,7 @@ async def request_human(turn: Turn, reason: str) -> None:
         turn.say(turn.t(texts.HANDOFF_IN_HOURS, minutes=turn.services.settings.handoff_reply_minutes))
     else:
         turn.say(turn.t(texts.HANDOFF_OUT_OF_HOURS, hours=hours.describe(), back=hours.describe_return(now)))
+    await announce(turn, ticket)
 
 
 async def _recent_transcript(turn: Turn) -> str:
@@ -59,7 +62,13 @@ async def _recent_transcript(turn: Turn) -> str:
             .limit(TRANSCRIPT_MESSAGES)
         )
     ).all()
-    lines = [f"{'Người dân' if m.direction == 'in' else 'Trợ lý'}: {m.text}" for m in reversed(rows)]
+    lines = [f"{'Người dân' if m.direction == 'in' else 'Trợ lý'}: {_clip(m.text or '')}" for m in reversed(rows)]
     if turn.stored_text:
         lines.append(f"Người dân: {turn.stored_text}")
     return "\n".join(lines)
+
+
+def _clip(text: str, limit: int = LINE_CHARS) -> str:
+    """The bot's own long answers are summarised by their first line: the volunteer needs the gist."""
+    first = text.strip().split("\n", 1)[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"

@@ -62,6 +62,10 @@ class Outgoing:
     buttons: tuple[Button, ...] = ()
     # Buttons are laid out one per row unless a row size is given (👍 👎 side by side).
     row_size: int = 1
+    # Replace an earlier message instead of sending a new one (the volunteer-group post of a ticket).
+    edit_message_id: str | None = None
+    # Names the message for whoever wants to know how its delivery went ("ticket-post:12").
+    ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,8 @@ class Outgoing:
             "text": self.text,
             "buttons": [{"title": b.title, "payload": b.payload, "url": b.url} for b in self.buttons],
             "row_size": self.row_size,
+            "edit_message_id": self.edit_message_id,
+            "ref": self.ref,
         }
 
     @classmethod
@@ -80,4 +86,6 @@ class Outgoing:
             text=data["text"],
             buttons=tuple(Button(b["title"], b.get("payload", ""), b.get("url")) for b in data["buttons"]),
             row_size=data.get("row_size", 1),
+            edit_message_id=data.get("edit_message_id"),
+            ref=data.get("ref"),
         )

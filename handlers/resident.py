@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.store import residents as store
+from bot.store import tickets
 from faq.content import Domain, Entry
 from faq.normalize import fold
 from handlers import texts
@@ -16,6 +19,7 @@ router = Router()
 TOPICS_PER_PAGE = 4  # Zalo shows at most 5 buttons: four topics and "Xem thêm"
 AREAS_PER_PAGE = 4
 MAX_QUESTION_CHARS = 1000
+PAYLOAD = re.compile(r"^(menu|faq|fb|human|sub|area|erase|rate|claim)(:[\w.:-]*)?$")
 
 
 def main_menu(turn: Turn) -> list[Button]:
@@ -53,6 +57,11 @@ def answer(turn: Turn, entry: Entry) -> None:
     turn.set_state("answered", faq_id=entry.id)
 
 
+def not_a_command(turn: Turn) -> bool:
+    """Typed words, not a "/command" or a button's payload (Zalo sends those back as text)."""
+    return not (turn.text.startswith("/") or PAYLOAD.match(turn.text.strip()))
+
+
 # ---- greeting, help, menus -------------------------------------------------------------------------------------
 
 
@@ -64,6 +73,26 @@ async def followed(turn: Turn) -> None:
 @router.on(kind(Kind.UNFOLLOW))
 async def unfollowed(turn: Turn) -> None:
     await store.deactivate(turn.session, turn.who.channel, turn.who.external_id)
+
+
+@router.on(lambda turn: turn.open_ticket_id is not None, kind(Kind.TEXT, Kind.MEDIA), not_a_command)
+async def with_a_person(turn: Turn) -> None:
+    """While a person handles the resident, the bot does not answer over them: it relays."""
+    ticket = await tickets.get(turn.session, turn.open_ticket_id or 0)
+    if ticket is None:
+        return
+    turn.ticket_id = ticket.id
+    if ticket.status == "claimed" and ticket.owner:
+        channel, _, user_id = ticket.owner.partition(":")
+        if turn.incoming.kind is Kind.MEDIA:
+            text = texts.RESIDENT_SENT_MEDIA.format(media=turn.incoming.media or "tệp")
+        else:
+            text = turn.stored_text or ""
+        turn.send_to(channel, user_id, texts.FROM_RESIDENT.format(id=ticket.id, text=text))
+        if turn.incoming.kind is Kind.MEDIA:
+            turn.say(turn.t(texts.MEDIA.get(turn.incoming.media or "", texts.MEDIA_DEFAULT) + texts.MEDIA_HINT))
+        return
+    turn.say(turn.t(texts.TICKET_WAITING))
 
 
 @router.on(any_of(command("start", "menu", "batdau"), exactly("hi", "hello", "chào", "xin chào", "alo", "menu",
@@ -217,14 +246,6 @@ async def erase(turn: Turn) -> None:
     turn.say(turn.t(texts.ERASE_KEPT))
 
 
-# ---- what we cannot read ---------------------------------------------------------------------------------------
-
-
-@router.on(kind(Kind.MEDIA))
-async def media(turn: Turn) -> None:
-    turn.say(turn.t(texts.MEDIA.get(turn.incoming.media or "", texts.MEDIA_DEFAULT) + texts.MEDIA_HINT))
-
-
 # ---- short answers to the bot's own questions ------------------------------------------------------------------
 
 YES = ("có", "co", "ok", "oke", "đồng ý", "vâng", "dạ", "dạ có", "ừ", "uh", "được", "yes")
@@ -249,11 +270,21 @@ async def clarify_by_number(turn: Turn) -> None:
     answer(turn, entry)
 
 
-@router.on(lambda turn: turn.open_ticket_id is not None, kind(Kind.TEXT, Kind.MEDIA))
-async def waiting_for_volunteer(turn: Turn) -> None:
-    """While a person handles the resident, the bot does not answer over them."""
-    turn.ticket_id = turn.open_ticket_id
-    turn.say(turn.t(texts.TICKET_WAITING))
+@router.on(payload("rate"))
+async def rate(turn: Turn) -> None:
+    _, ticket_id, stars = [*turn.text.strip().split(":"), "", ""][:3]
+    valid = ticket_id.isdigit() and stars in ("1", "2", "3", "4", "5")
+    if valid and await tickets.rate(turn.session, int(ticket_id), turn.who.resident_id, int(stars)):
+        turn.ticket_id = int(ticket_id)
+        turn.say(turn.t(texts.RATED))
+
+
+# ---- what we cannot read ---------------------------------------------------------------------------------------
+
+
+@router.on(kind(Kind.MEDIA))
+async def media(turn: Turn) -> None:
+    turn.say(turn.t(texts.MEDIA.get(turn.incoming.media or "", texts.MEDIA_DEFAULT) + texts.MEDIA_HINT))
 
 
 # ---- free text: the matcher -------------------------------------------------------------------------------------

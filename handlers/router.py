@@ -39,7 +39,9 @@ class Router:
         for route in self._routes:
             if all(check(turn) for check in route.filters):
                 await route.handler(turn)
-                return True
+                if turn.handled:
+                    return True
+                turn.handled = True  # the handler passed: try the next route
         return False
 
 

@@ -106,3 +106,57 @@ ERROR = (
 )
 EMPTY = "{Term} gõ câu hỏi giúp tôi nhé, ví dụ: \"cách lấy lại mật khẩu VNeID\"."
 TOO_LONG = "Tin nhắn hơi dài, tôi chỉ đọc {limit} ký tự đầu. {Term} có thể hỏi ngắn gọn hơn được không?"
+
+# ---- volunteers ------------------------------------------------------------------------------------------------
+CLAIM = "Nhận hỗ trợ"
+TICKET_POST = (
+    "**Phiếu #{id}** · {channel} · {reason}\n"
+    "{summary}\n\n"
+    "Bấm \"Nhận hỗ trợ\" để trả lời người dân qua chat riêng với bot."
+)
+TICKET_POST_AGAIN = "🔔 Nhắc lại: phiếu #{id} vẫn chưa có ai nhận ({minutes} phút)."
+TICKET_POST_CLAIMED = "**Phiếu #{id}** · {channel} · {reason}\nĐã được {owner} nhận lúc {time}."
+TICKET_POST_CLOSED = "**Phiếu #{id}** · đã xong ({owner})."
+CLAIMED_YOU = (
+    "Anh/chị đã nhận phiếu #{id}. Tin anh/chị gõ ở đây sẽ được chuyển đến người dân.\n"
+    "Lệnh: /xong khi đã giải quyết · /tra để trả lại phiếu · /chuyen để chuyển cán bộ · "
+    "/dexuat để đề xuất câu trả lời thành câu hỏi thường gặp.\n\n"
+    "Nội dung trước đó (đã che thông tin bí mật):\n{summary}"
+)
+CLAIMED_BY_OTHER = "Phiếu #{id} đã được {owner} nhận rồi. Cảm ơn anh/chị!"
+CLAIM_NOT_ALLOWED = (
+    "Chỉ tình nguyện viên đã được cấp quyền mới nhận được phiếu. Anh/chị liên hệ cán bộ xã/phường để được cấp quyền."
+)
+TICKET_GONE = "Phiếu #{id} không còn mở."
+RESIDENT_CONNECTED = "Tình nguyện viên {name} của Tổ công nghệ số cộng đồng đã nhận câu hỏi và sẽ trả lời {term} ngay tại đây."
+FROM_VOLUNTEER = "**Tình nguyện viên {name}:** {text}"
+FROM_RESIDENT = "**Người dân (phiếu #{id}):** {text}"
+RESIDENT_SENT_MEDIA = "(người dân gửi {media}; trợ lý chưa chuyển được loại tin này, anh/chị nhờ họ gõ chữ)"
+NO_TICKET = (
+    "Anh/chị chưa nhận phiếu nào. Phiếu đang chờ được đăng trong nhóm tình nguyện viên; gõ /phieu để xem danh sách."
+)
+WAITING_LIST = "Phiếu đang chờ:\n{lines}"
+WAITING_NONE = "Hiện không có phiếu nào đang chờ."
+CLOSED_VOLUNTEER = "Đã đóng phiếu #{id}. Cảm ơn anh/chị!"
+CLOSED_RESIDENT = (
+    "Tình nguyện viên đã hoàn tất hỗ trợ. {Term} chấm điểm giúp Tổ công nghệ số nhé (5 sao là rất hài lòng):"
+)
+RATED = "Cảm ơn {term} đã đánh giá! Nếu cần hỏi thêm, {term} cứ nhắn."
+RETURNED_VOLUNTEER = "Đã trả lại phiếu #{id}; phiếu được đăng lại trong nhóm."
+RETURNED_RESIDENT = "Câu hỏi của {term} đang được chuyển cho một tình nguyện viên khác, {term} vui lòng chờ thêm ít phút."
+RAISED_VOLUNTEER = "Đã chuyển phiếu #{id} cho cán bộ xã/phường."
+RAISED_STAFF = "⚠️ Phiếu #{id} cần cán bộ xử lý ({why}).\n{summary}"
+RAISED_RESIDENT = "Câu hỏi của {term} đã được chuyển cho cán bộ {commune}. Cán bộ sẽ liên hệ lại với {term}."
+REMIND_OWNER = "⏰ Phiếu #{id}: người dân chưa nhận được trả lời trong {minutes} phút. Anh/chị trả lời giúp nhé (hoặc /tra)."
+PROPOSED = "Đã gửi đề xuất #{id} cho cán bộ duyệt thành câu hỏi thường gặp. Cảm ơn anh/chị!"
+NOTHING_TO_PROPOSE = "Chưa có câu hỏi của người dân và câu trả lời của anh/chị trong phiếu này để đề xuất."
+VOLUNTEER_HELP = (
+    "Anh/chị là tình nguyện viên. Lệnh: /phieu (phiếu đang chờ) · /xong · /tra · /chuyen · /dexuat.\n"
+    "Khi đã nhận phiếu, tin anh/chị gõ ở đây được chuyển đến người dân."
+)
+REASONS = {
+    "asked": "người dân muốn gặp người",
+    "not_found": "trợ lý không tìm được câu trả lời",
+    "thumbs_down": "câu trả lời chưa giúp được",
+    "clarify": "câu hỏi không có trong danh sách",
+}

@@ -186,6 +186,8 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     raised_at: Mapped[datetime | None]
+    # When the owner was last reminded of a silent ticket; cleared by any activity.
+    reminded_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     rating: Mapped[int | None] = mapped_column(Integer)
 
