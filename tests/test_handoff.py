@@ -187,7 +187,9 @@ async def test_claim_race_has_exactly_one_owner(world: World, trial: int) -> Non
     assert "đã nhận phiếu" in world.telegram.to(winner)[-1].text
     assert "đã được" in world.telegram.to(loser)[-1].text
     async with world.runtime.sessions() as session:
-        claims = await session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ticket.claim"))
+        claims = await session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ticket.claim")
+        )
     assert claims == 1
 
 
@@ -206,7 +208,7 @@ async def test_timers_survive_a_restart(database_url: str) -> None:
     second = await build_world(database_url, clock)
     timers = HandoffTimers(second.pipeline)
     sent = await timers.sweep()
-    assert [m.text for m in sent if m.user_id == GROUP][0].startswith("🔔 Nhắc lại: phiếu #1")
+    assert next(m.text for m in sent if m.user_id == GROUP).startswith("🔔 Nhắc lại: phiếu #1")
     assert await timers.sweep() == []  # once per interval, not on every sweep
 
     clock[0] += timedelta(minutes=10)  # claimed ticket silent for 21 minutes
