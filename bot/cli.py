@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     check = faq.add_parser("check", help="kiểm tra nội dung hỏi đáp")
     check.add_argument("--topics", type=Path, default=None, help="tệp topics.yaml (mặc định: ../shared/faq/)")
     check.set_defaults(run=_faq_check)
+    proposals = faq.add_parser("proposals", help="đề xuất câu hỏi thường gặp của tình nguyện viên")
+    proposals.add_argument("--all", action="store_true", help="cả đề xuất đã duyệt")
+    proposals.set_defaults(run=_faq_proposals)
+    for action, label in (("accept", "chấp nhận"), ("reject", "từ chối")):
+        decide = faq.add_parser(action, help=f"{label} một đề xuất")
+        decide.add_argument("proposal_id", type=int)
+        decide.set_defaults(run=_faq_decide, accept=action == "accept")
 
     role = commands.add_parser("role", help="vai trò tình nguyện viên và cán bộ").add_subparsers(metavar="ACTION")
     for action in ("grant", "revoke"):
@@ -251,6 +258,35 @@ def _role_list(args: argparse.Namespace) -> int:
         for role in await roles.list_roles(session):
             granted = f"cấp {role.granted_at:%Y-%m-%d} bởi {role.granted_by}"
             print(f"{role.role:10} {role.channel}:{role.external_id}  ({granted})")
+        return 0
+
+    return _in_session(work)
+
+
+def _faq_proposals(args: argparse.Namespace) -> int:
+    from bot.store import proposals
+
+    async def work(session: AsyncSession) -> int:
+        rows = await proposals.list_proposals(session, None if args.all else "pending")
+        for row in rows:
+            print(f"#{row.id} [{row.status}] {row.created_at:%Y-%m-%d} bởi {row.proposed_by} (phiếu #{row.ticket_id})")
+            print(f"  Hỏi: {row.question}")
+            print(f"  Đáp: {row.answer}")
+        print(f"{len(rows)} đề xuất")
+        return 0
+
+    return _in_session(work)
+
+
+def _faq_decide(args: argparse.Namespace) -> int:
+    from bot.store import proposals
+
+    async def work(session: AsyncSession) -> int:
+        proposal = await proposals.decide(session, args.proposal_id, args.accept, CLI_ACTOR)
+        if proposal is None:
+            print(f"Không có đề xuất #{args.proposal_id} đang chờ duyệt", file=sys.stderr)
+            return 1
+        print(f"Đề xuất #{proposal.id}: {'đã chấp nhận' if args.accept else 'đã từ chối'}")
         return 0
 
     return _in_session(work)

@@ -52,7 +52,8 @@ FUZZY_TWO_EDITS_LEN: Final = 8  # a typo is one edit away from a known word, two
 FUZZY_MIN_LEN: Final = 4
 FUZZY_MAX_TOKENS: Final = 4  # bound per-question work on garbled input
 OUT_OF_SCOPE_FACTOR: Final = 0.4  # an entry that never mentions the other subject the question names
-COMMON_DF_SHARE: Final = 0.25  # terms in more entries than this only re-score entries already found
+BUDGET: Final = 4000  # postings read in full per question before narrowing to the best candidates
+CANDIDATES: Final = 150
 
 # ---- decision thresholds (calibrated on eval/dev.jsonl; see faq/evaluate.py)
 ANSWER_MIN: Final = 0.35  # best score needed to answer
@@ -441,28 +442,39 @@ class Matcher:
             return []
         offsets, docs, weights = self.offsets, self.post_docs, self.post_w
         acc: dict[int, float] = {}
-        common = max(50, int(COMMON_DF_SHARE * len(self.ids)))
-        # Rare terms first, so that very common ones only adjust entries already found.
+        # Rarest terms first. Once BUDGET postings have been read, keep the best CANDIDATES entries and let
+        # the remaining (common) terms only re-score those: bounded work on a large FAQ, exact on a small one.
         terms.sort(key=lambda tw: offsets[tw[0] + 1] - offsets[tw[0]])
+        read = 0
+        pruned = False
         for t, w in terms:
             lo, hi = offsets[t], offsets[t + 1]
-            if hi - lo > common and acc and len(acc) < hi - lo:
+            word = q.accented.get(t) if t < self.n_uni else None
+            agree: frozenset[int] | set[int] = frozenset()
+            if word is not None:
+                # Diacritics the resident typed that an entry never uses lower that word's share.
+                aid = self.acc_ids.get(word)
+                if aid is not None:
+                    agree = set(self.acc_docs[self.acc_offsets[aid] : self.acc_offsets[aid + 1]])
+            if not pruned and read + (hi - lo) > BUDGET and len(acc) > CANDIDATES:
+                keep = sorted(acc.items(), key=lambda dv: -dv[1])[:CANDIDATES]
+                acc = dict(keep)
+                pruned = True
+            if pruned:
                 for d in list(acc):
                     i = bisect_left(docs, d, lo, hi)
                     if i < hi and docs[i] == d:
-                        acc[d] += w * weights[i]
+                        f = 1.0 if word is None or d in agree else ACCENT_MISMATCH
+                        acc[d] += w * weights[i] * f
                 continue
-            for d, x in zip(docs[lo:hi], weights[lo:hi]):
-                acc[d] = acc.get(d, 0.0) + w * x
-        # Diacritics the resident typed that an entry never uses lower that word's share.
-        for t, word in q.accented.items():
-            lo, hi = offsets[t], offsets[t + 1]
-            w = idf[t] * q.uni[t] * (1.0 - ACCENT_MISMATCH)
-            aid = self.acc_ids.get(word)
-            agree = set(self.acc_docs[self.acc_offsets[aid] : self.acc_offsets[aid + 1]]) if aid is not None else ()
-            for d, x in zip(docs[lo:hi], weights[lo:hi]):
-                if d not in agree and d in acc:
-                    acc[d] -= w * x
+            read += hi - lo
+            if word is None:
+                for d, x in zip(docs[lo:hi], weights[lo:hi]):
+                    acc[d] = acc.get(d, 0.0) + w * x
+            else:
+                for d, x in zip(docs[lo:hi], weights[lo:hi]):
+                    f = 1.0 if d in agree else ACCENT_MISMATCH
+                    acc[d] = acc.get(d, 0.0) + w * x * f
         # A question about another subject (Gmail, sổ đỏ, kết hôn) is not answered by a look-alike entry.
         for subject in q.foreign:
             for d in acc:

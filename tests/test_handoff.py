@@ -238,3 +238,37 @@ async def test_out_of_hours_tickets_wait_for_the_morning(database_url: str) -> N
     clock[0] += timedelta(minutes=10)
     assert len(await timers.sweep()) == 1
     await world.runtime.close()
+
+
+def test_staff_accept_or_reject_proposals_from_the_cli(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+
+    async def a_volunteer_proposes() -> None:
+        world = await build_world(url, [MONDAY_9AM])
+        async with world.runtime.sessions() as session, session.begin():
+            await roles.grant(session, "volunteer", "telegram:v1", "test")
+        await world.resident("gặp người hỗ trợ")
+        await world.volunteer("claim:1", group=True)
+        await world.resident("con tôi đổi tên rồi, VNeID vẫn tên cũ")
+        await world.volunteer("Bác ra Công an xã mang giấy tờ đổi tên để cập nhật nhé")
+        await world.volunteer("/dexuat")
+        await world.runtime.close()
+
+    asyncio.run(a_volunteer_proposes())
+
+    monkeypatch.setenv("TROLY_DATABASE_URL", url)
+
+    def run(*argv: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exit_:
+            main(list(argv))
+        return int(exit_.value.code or 0), capsys.readouterr().out
+
+    code, out = run("faq", "proposals")
+    assert code == 0 and "#1 [pending]" in out and "Công an xã" in out and "VNeID vẫn tên cũ" in out
+    assert run("faq", "accept", "1")[0] == 0
+    assert run("faq", "reject", "1")[0] == 1  # already decided
+    code, out = run("faq", "proposals")
+    assert "0 đề xuất" in out
