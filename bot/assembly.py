@@ -36,6 +36,8 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
         services.append(zalo)
         mounts.append(zalo.mount)
     from bot.handoff_timers import HandoffTimers
+    from bot.housekeeping import Housekeeping
 
     services.append(HandoffTimers(pipeline))
+    services.append(Housekeeping(runtime))
     return services, mounts

@@ -89,6 +89,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("address", help="ví dụ telegram:123456789")
         sub.set_defaults(run=_role_change, action=action)
     role.add_parser("list", help="liệt kê vai trò").set_defaults(run=_role_list)
+
+    resident = commands.add_parser("resident", help="dữ liệu của một người dân").add_subparsers(metavar="ACTION")
+    export = resident.add_parser("export", help="xuất toàn bộ dữ liệu của một người dân (JSON)")
+    export.add_argument("address", help="ví dụ zalo:123456")
+    export.set_defaults(run=_resident_export)
+    erase = resident.add_parser("erase", help="xoá toàn bộ dữ liệu của một người dân")
+    erase.add_argument("address")
+    erase.set_defaults(run=_resident_erase)
+
+    retention = commands.add_parser("retention", help="xoá nội dung tin nhắn quá hạn lưu giữ")
+    retention.set_defaults(run=_retention)
+
+    audit = commands.add_parser("audit", help="nhật ký thao tác của cán bộ và tình nguyện viên")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(run=_audit)
     return parser
 
 
@@ -287,6 +302,77 @@ def _faq_decide(args: argparse.Namespace) -> int:
             print(f"Không có đề xuất #{args.proposal_id} đang chờ duyệt", file=sys.stderr)
             return 1
         print(f"Đề xuất #{proposal.id}: {'đã chấp nhận' if args.accept else 'đã từ chối'}")
+        return 0
+
+    return _in_session(work)
+
+
+def _resident_export(args: argparse.Namespace) -> int:
+    from bot.store import audit, privacy, roles
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            channel, user_id = roles.parse_address(args.address)
+        except ValueError as exc:
+            print(f"Lỗi: {exc}", file=sys.stderr)
+            return 2
+        data = await privacy.export_resident(session, channel, user_id)
+        if data is None:
+            print(f"Không có dữ liệu nào của {args.address}", file=sys.stderr)
+            return 1
+        audit.record(session, CLI_ACTOR, "resident.export", args.address)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+
+    return _in_session(work)
+
+
+def _resident_erase(args: argparse.Namespace) -> int:
+    from bot.store import audit, residents, roles
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            channel, user_id = roles.parse_address(args.address)
+        except ValueError as exc:
+            print(f"Lỗi: {exc}", file=sys.stderr)
+            return 2
+        identity = await residents.find_identity(session, channel, user_id)
+        if identity is None:
+            print(f"Không có dữ liệu nào của {args.address}", file=sys.stderr)
+            return 1
+        await residents.erase_resident(session, identity.resident_id)
+        audit.record(session, CLI_ACTOR, "resident.erase", args.address)
+        print(f"Đã xoá toàn bộ dữ liệu của {args.address}")
+        return 0
+
+    return _in_session(work)
+
+
+def _retention(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.store import privacy
+
+    async def work(session: AsyncSession) -> int:
+        counts = await privacy.apply_retention(session, datetime.now(UTC), _settings().retention_days)
+        print(json.dumps(counts, ensure_ascii=False))
+        return 0
+
+    return _in_session(work)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.store.models import AuditEntry
+
+    async def work(session: AsyncSession) -> int:
+        zone = _settings().timezone
+        rows = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(args.limit))).all()
+        for row in reversed(rows):
+            details = json.dumps(row.details, ensure_ascii=False) if row.details else ""
+            at = row.at.astimezone(zone)
+            print(f"{at:%Y-%m-%d %H:%M:%S}  {row.actor:24} {row.action:20} {row.target or ''} {details}")
         return 0
 
     return _in_session(work)

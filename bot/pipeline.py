@@ -11,8 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Delivery, Result, Sender
 from bot.runtime import Runtime
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 INTERACTIVE_RETRIES = 3
 MAX_RETRY_WAIT = 30.0
+RATE_WINDOW = timedelta(minutes=1)
 
 
 class Pipeline:
@@ -71,7 +74,8 @@ class Pipeline:
             if incoming.update_key is not None:
                 try:
                     async with session.begin_nested():
-                        session.add(ProcessedUpdate(channel=incoming.channel, update_key=incoming.update_key))
+                        session.add(ProcessedUpdate(channel=incoming.channel, update_key=incoming.update_key,
+                                                    processed_at=self.runtime.now()))
                 except IntegrityError:
                     raise _Duplicate from None
             who = await residents.identify(
@@ -90,6 +94,18 @@ class Pipeline:
                 # The matcher and the handlers see the masked text only.
                 turn.incoming = _with_text(incoming, masked.text)
 
+            if not turn.roles and incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
+                recent = await residents.count_recent_inbound(
+                    session, who.identity_id, incoming.received_at - RATE_WINDOW
+                )
+                limit = self.runtime.settings.rate_limit_per_minute
+                if recent >= limit:
+                    # Kept (so nothing is lost) but not answered; the resident hears why, once per window.
+                    turn.decision = "rate_limited"
+                    if recent == limit:
+                        turn.say(turn.t(texts.RATE_LIMITED))
+                    await self._store_inbound(session, turn)
+                    return turn.replies
             if incoming.chat_id is not None:
                 # A group chat (the volunteers'): only its buttons concern us; the bot never chats there.
                 await group_router.dispatch(turn)
@@ -100,22 +116,23 @@ class Pipeline:
             if turn.state == "erased":
                 return turn.replies  # nothing of theirs may remain, not even this message
             await residents.save_state(session, who.identity_id, turn.state, turn.data)
-            if incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
-                await residents.add_message(
-                    session, identity_id=who.identity_id, direction="in", author=turn.author,
-                    kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
-                    text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
-                    ticket_id=turn.ticket_id, created_at=incoming.received_at,
-                )
+            await self._store_inbound(session, turn)
             if turn.decision:
                 self.runtime.metrics.decisions.labels(turn.decision).inc()
             await self._store_replies(session, turn)
             return turn.replies
 
-    async def _store_replies(self, session: object, turn: Turn) -> None:
-        from sqlalchemy.ext.asyncio import AsyncSession
+    async def _store_inbound(self, session: AsyncSession, turn: Turn) -> None:
+        incoming = turn.incoming
+        if incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
+            await residents.add_message(
+                session, identity_id=turn.who.identity_id, direction="in", author=turn.author,
+                kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
+                text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
+                ticket_id=turn.ticket_id, created_at=incoming.received_at,
+            )
 
-        assert isinstance(session, AsyncSession)
+    async def _store_replies(self, session: AsyncSession, turn: Turn) -> None:
         for reply in turn.replies:
             if (reply.channel, reply.user_id) == (turn.who.channel, turn.who.external_id):
                 identity_id = turn.who.identity_id

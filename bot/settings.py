@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     handoff_raise_minutes: int = env("TROLY_HANDOFF_RAISE_MINUTES", default=30, ge=1)
     handoff_remind_minutes: int = env("TROLY_HANDOFF_REMIND_MINUTES", default=20, ge=1)
 
+    # Abuse guard: inbound messages per resident per minute that get an answer.
+    rate_limit_per_minute: int = env("TROLY_RATE_LIMIT_PER_MINUTE", default=20, ge=1)
+    # Message texts older than this are deleted (figures and decisions stay for reports).
+    retention_days: int = env("TROLY_RETENTION_DAYS", default=180, ge=1)
+
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN", default=None)
     telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")
     telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET", default=None)

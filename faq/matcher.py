@@ -17,10 +17,12 @@ precomputed) so that a 10,000-entry FAQ stays small and fast.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -52,8 +54,8 @@ FUZZY_TWO_EDITS_LEN: Final = 8  # a typo is one edit away from a known word, two
 FUZZY_MIN_LEN: Final = 4
 FUZZY_MAX_TOKENS: Final = 4  # bound per-question work on garbled input
 OUT_OF_SCOPE_FACTOR: Final = 0.4  # an entry that never mentions the other subject the question names
-BUDGET: Final = 4000  # postings read in full per question before narrowing to the best candidates
-CANDIDATES: Final = 150
+BUDGET: Final = 1500  # postings read in full per question before narrowing to the best candidates
+CANDIDATES: Final = 60
 
 # ---- decision thresholds (calibrated on eval/dev.jsonl; see faq/evaluate.py)
 ANSWER_MIN: Final = 0.35  # best score needed to answer
@@ -430,8 +432,8 @@ class Matcher:
         i = bisect_left(self.acc_docs, doc, lo, hi)
         return i < hi and self.acc_docs[i] == doc
 
-    def scores(self, query: str) -> list[tuple[float, int]]:
-        """(score 0..1, entry index) for every entry that shares a term with the question, best first."""
+    def scores(self, query: str, limit: int = MAX_CHOICES) -> list[tuple[float, int]]:
+        """(score 0..1, entry index) of the `limit` best entries sharing a term with the question."""
         q = self._analyse(query)
         idf = self.idf
         terms: list[tuple[int, float]] = [(t, idf[t] * w) for t, w in q.uni.items()]
@@ -457,8 +459,7 @@ class Matcher:
                 if aid is not None:
                     agree = set(self.acc_docs[self.acc_offsets[aid] : self.acc_offsets[aid + 1]])
             if not pruned and read + (hi - lo) > BUDGET and len(acc) > CANDIDATES:
-                keep = sorted(acc.items(), key=lambda dv: -dv[1])[:CANDIDATES]
-                acc = dict(keep)
+                acc = dict(heapq.nlargest(CANDIDATES, acc.items(), key=itemgetter(1)))
                 pruned = True
             if pruned:
                 for d in list(acc):
@@ -480,8 +481,8 @@ class Matcher:
             for d in acc:
                 if not self._mentions(subject, d):
                     acc[d] *= OUT_OF_SCOPE_FACTOR
-        ranked = sorted(((s / mass, d) for d, s in acc.items()), key=lambda sd: (-sd[0], sd[1]))
-        return ranked
+        best = heapq.nlargest(limit, acc.items(), key=lambda dv: (dv[1], -dv[0]))
+        return [(v / mass, d) for d, v in best]
 
     def match(self, query: str) -> Match:
         """Rank the entries for `query` and decide answer / clarify / escalate."""

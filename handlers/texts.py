@@ -160,3 +160,4 @@ REASONS = {
     "thumbs_down": "câu trả lời chưa giúp được",
     "clarify": "câu hỏi không có trong danh sách",
 }
+RATE_LIMITED = "{Term} gửi nhanh quá, tôi chưa kịp đọc hết. {Term} vui lòng chờ một phút rồi gửi lại giúp tôi nhé."

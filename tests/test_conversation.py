@@ -214,3 +214,16 @@ async def test_a_blocked_recipient_is_marked_inactive(bot: Bot) -> None:
     bot.sender.result = Result.BLOCKED
     await bot.say("xin chào")
     assert await bot.count(Identity, Identity.active.is_(False)) == 1
+
+
+async def test_a_flood_is_rate_limited_politely_and_nothing_is_lost(bot: Bot) -> None:
+    limit = bot.runtime.settings.rate_limit_per_minute
+    for i in range(limit):
+        await bot.say(f"câu hỏi số {i}")
+    replies = await bot.say("thêm một câu")
+    assert "gửi nhanh quá" in replies[0].text
+    assert await bot.say("và một câu nữa") == []  # told once per window, not on every message
+    assert await bot.count(Message, Message.direction == "in") == limit + 2
+    bot.clock[0] = bot.clock[0].replace(minute=bot.clock[0].minute + 2)
+    replies = await bot.say("quen mat khau vneid")
+    assert "gửi nhanh quá" not in replies[0].text

@@ -95,6 +95,15 @@ async def messages_after(session: AsyncSession, identity_id: int, after_id: int,
     ).all()
 
 
+async def count_recent_inbound(session: AsyncSession, identity_id: int, since: datetime) -> int:
+    found = await session.scalar(
+        select(func.count()).select_from(Message).where(
+            Message.identity_id == identity_id, Message.direction == "in", Message.created_at > since
+        )
+    )
+    return int(found or 0)
+
+
 async def last_message_id(session: AsyncSession, identity_id: int, direction: str) -> int:
     found = await session.scalar(
         select(func.max(Message.id)).where(Message.identity_id == identity_id, Message.direction == direction)
