@@ -41,7 +41,7 @@ class Pipeline:
         self.runtime = runtime
         self.senders: dict[str, Sender] = dict(senders or {})
         self.router = router or resident_router
-        self.services = Services(runtime.settings, runtime.content, runtime.matcher, runtime.now)
+        self.services = Services(runtime.settings, runtime.knowledge, lambda: runtime.now())
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.knowledge import Knowledge
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store.engine import create_engine, session_factory
@@ -24,8 +25,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    content: Content
-    matcher: Matcher
+    knowledge: Knowledge
     metrics: Metrics = field(default_factory=Metrics)
     # Timers and reports read the clock through here so tests can move time.
     now: Callable[[], datetime] = utc_now
@@ -33,14 +33,20 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Runtime:
         engine = engine or create_engine(settings.database_url)
-        content = load_content()
         return cls(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
-            content=content,
-            matcher=Matcher.build(content.entries),
+            knowledge=Knowledge(load_content()),
         )
+
+    @property
+    def content(self) -> Content:
+        return self.knowledge.content
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.knowledge.matcher
 
     async def close(self) -> None:
         await self.engine.dispose()

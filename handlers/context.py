@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,14 +16,32 @@ from faq.matcher import Matcher
 from handlers.messages import Button, Incoming, Outgoing
 
 
+class Knowledge(Protocol):
+    @property
+    def content(self) -> Content: ...
+
+    @property
+    def matcher(self) -> Matcher: ...
+
+
 @dataclass(frozen=True)
 class Services:
     """What handlers may use besides storage. Built once per process."""
 
     settings: Settings
-    content: Content
-    matcher: Matcher
-    now: Callable[[], datetime]
+    knowledge: Knowledge
+    clock: Callable[[], datetime]
+
+    @property
+    def content(self) -> Content:
+        return self.knowledge.content
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.knowledge.matcher
+
+    def now(self) -> datetime:
+        return self.clock()
 
 
 @dataclass
