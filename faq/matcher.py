@@ -18,12 +18,13 @@ precomputed) so that a 10,000-entry FAQ stays small and fast.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
@@ -42,10 +43,8 @@ Decision = Literal["answer", "clarify", "escalate"]
 # ---- ranking constants
 K1: Final = 1.2
 B: Final = 0.5  # entries differ in length mostly by how many phrasings they list: normalise only half
-FIELD_WEIGHTS: Final = MappingProxyType(
-    {"title": 2.0, "short": 1.0, "question": 1.0, "keyword": 2.0, "synonym": 1.5}
-)
-PAIR_MODE: Final = "all"
+FIELD_WEIGHTS: Final = MappingProxyType({"title": 2.0, "short": 1.0, "question": 1.0, "keyword": 2.0, "synonym": 1.5})
+STOP_PAIR_WEIGHT: Final = 1.0  # a pair with a particle ("là gì") tells less than two content words
 BIGRAM_WEIGHT: Final = 0.5  # a matching syllable pair counts as much as a word of the same rarity
 ACCENT_MISMATCH: Final = 0.7  # a typed diacritic that the entry never uses (dương vs đường)
 UNKNOWN_WEIGHT: Final = 0.6  # share of a rare word's weight that an unknown real word removes from coverage
@@ -53,24 +52,120 @@ UNKNOWN_PAIR_WEIGHT: Final = 0.3  # the same for a pair of known words never see
 FUZZY_TWO_EDITS_LEN: Final = 8  # a typo is one edit away from a known word, two for long words
 FUZZY_MIN_LEN: Final = 4
 FUZZY_MAX_TOKENS: Final = 4  # bound per-question work on garbled input
-OUT_OF_SCOPE_FACTOR: Final = 0.4  # an entry that never mentions the other subject the question names
+OUT_OF_SCOPE_FACTOR: Final = 0.3  # an entry that never mentions the other subject the question names
+NEAR_WEIGHT: Final = 0.2  # share of the score given to the nearest single phrasing
+NEAR_CANDIDATES: Final = 6  # entries for which it is computed
 BUDGET: Final = 1500  # postings read in full per question before narrowing to the best candidates
 CANDIDATES: Final = 60
 
 # ---- decision thresholds (calibrated on eval/dev.jsonl; see faq/evaluate.py)
 ANSWER_MIN: Final = 0.35  # best score needed to answer
-ANSWER_LEAD: Final = 0.80  # and the second must be below this share of the best
-CLARIFY_MIN: Final = 0.18  # below this nothing is good enough: escalate
+ANSWER_LEAD: Final = 0.80  # and the second must be below this share of the best,
+ANSWER_GAP: Final = 0.15  # or this far below it
+CLARIFY_MIN: Final = 0.20  # below this nothing is good enough: escalate
 CLARIFY_SHARE: Final = 0.60  # entries within this share of the best are offered when clarifying
 MAX_CHOICES: Final = 3
 
 # Words that say nothing about the topic (addressing, politeness, particles, pronouns), with diacritics.
 # They still form pairs ("là gì", "bị khóa") but do not count alone.
 STOPWORDS: Final = frozenset(
-    """a à á ạ ả ah admin anh ba bà bác bạn bố cả cái các cháu chị chú cô có của cứ cho chứ chút đã đang đây
-    để đi đó được em gì hả hay hen hỏi hở không kia là làm luôn mà má mẹ mình một nào này nè nghe nhé nha
-    nhỉ nhờ nữa ở ơi ông ra rồi sao sẽ thì thế thôi tôi và vậy vì với xin ta tao nhưng những nhiều ấy ừ
-    vâng dạ giùm giúp dùm như biết muốn cần phải bị nó họ""".split()
+    [
+        "a",
+        "à",
+        "á",
+        "ạ",
+        "ả",
+        "ah",
+        "admin",
+        "anh",
+        "ba",
+        "bà",
+        "bác",
+        "bạn",
+        "bố",
+        "cả",
+        "cái",
+        "các",
+        "cháu",
+        "chị",
+        "chú",
+        "cô",
+        "có",
+        "của",
+        "cứ",
+        "cho",
+        "chứ",
+        "chút",
+        "đã",
+        "đang",
+        "đây",
+        "để",
+        "đi",
+        "đó",
+        "được",
+        "em",
+        "gì",
+        "hả",
+        "hay",
+        "hen",
+        "hỏi",
+        "hở",
+        "không",
+        "kia",
+        "là",
+        "làm",
+        "luôn",
+        "mà",
+        "má",
+        "mẹ",
+        "mình",
+        "một",
+        "nào",
+        "này",
+        "nè",
+        "nghe",
+        "nhé",
+        "nha",
+        "nhỉ",
+        "nhờ",
+        "nữa",
+        "ở",
+        "ơi",
+        "ông",
+        "ra",
+        "rồi",
+        "sao",
+        "sẽ",
+        "thì",
+        "thế",
+        "thôi",
+        "tôi",
+        "và",
+        "vậy",
+        "vì",
+        "với",
+        "xin",
+        "ta",
+        "tao",
+        "nhưng",
+        "những",
+        "nhiều",
+        "ấy",
+        "ừ",
+        "vâng",
+        "dạ",
+        "giùm",
+        "giúp",
+        "dùm",
+        "như",
+        "biết",
+        "muốn",
+        "cần",
+        "phải",
+        "bị",
+        "nó",
+        "họ",
+    ]
 )
 # A word typed without diacritics is a stopword when one of its accented forms is.
 _FOLDED_STOPWORDS: Final = frozenset(fold(w) for w in STOPWORDS)
@@ -145,22 +240,13 @@ def _parts(token: str) -> list[str]:
 def _content_tokens(folded: Sequence[str], accented: Sequence[str]) -> list[tuple[str, str]]:
     """(folded, accented) word pairs with URLs split; accented is '' when the parts lost it."""
     out: list[tuple[str, str]] = []
-    for f, a in zip(folded, accented):
+    for f, a in zip(folded, accented, strict=True):
         parts = _parts(f)
         if len(parts) == 1 and parts[0] == f:
             out.append((f, a))
         else:
             out.extend((p, "") for p in parts)
     return out
-
-
-def _pair_ok(left_stop: bool, right_stop: bool) -> bool:
-    """Which syllable pairs are terms: a pair with one particle ("là gì", "bị khóa") still tells something."""
-    if PAIR_MODE == "content":
-        return not (left_stop or right_stop)
-    if PAIR_MODE == "one":
-        return not (left_stop and right_stop)
-    return True
 
 
 @dataclass(frozen=True)
@@ -170,18 +256,22 @@ class Matcher:
     ids: tuple[str, ...]
     related: tuple[frozenset[int], ...]
     uni_ids: MappingProxyType[str, int]
-    bi_keys: array  # sorted (left id * n_uni + right id) of known pairs; term id = n_uni + index
-    idf: array  # per term id
-    offsets: array  # CSR: postings of term t are [offsets[t], offsets[t+1])
-    post_docs: array
-    post_w: array  # precomputed BM25 document weight, already normalised to 0..1
+    bi_keys: array[int]  # sorted (left id * n_uni + right id) of known pairs; term id = n_uni + index
+    idf: array[float]  # per term id
+    offsets: array[int]  # CSR: postings of term t are [offsets[t], offsets[t+1])
+    post_docs: array[int]
+    post_w: array[float]  # precomputed BM25 document weight, already normalised to 0..1
     acc_ids: MappingProxyType[str, int]
-    acc_offsets: array
-    acc_docs: array  # per accented word, the sorted entries that use it
+    acc_offsets: array[int]
+    acc_docs: array[int]  # per accented word, the sorted entries that use it
     vocab_by_len: tuple[tuple[str, ...], ...]
     unknown_idf: float
     oos_multi: MappingProxyType[str, tuple[tuple[str, ...], ...]]  # first syllable -> folded phrases
     oos_single: frozenset[str]  # single words, compared with diacritics
+    doc_phrase_offsets: array[int]  # phrasings of entry d are [doc_phrase_offsets[d], doc_phrase_offsets[d+1])
+    phrase_offsets: array[int]  # terms of phrasing p are phrase_terms[phrase_offsets[p]:phrase_offsets[p+1]]
+    phrase_terms: array[int]
+    phrase_mass: array[float]
     n_uni: int = field(default=0)
 
     # ------------------------------------------------------------------------------------------- build
@@ -197,27 +287,36 @@ class Matcher:
         doc_uni: list[dict[int, float]] = []
         doc_bi: list[dict[tuple[int, int], float]] = []
         doc_acc: list[set[str]] = []
+        doc_phrases: list[list[tuple[list[int], list[tuple[int, int]]]]] = []
         for e in entries:
+            phrases: list[tuple[list[int], list[tuple[int, int]]]] = []
             tf_u: dict[int, float] = {}
             tf_b: dict[tuple[int, int], float] = {}
             acc: set[str] = set()
             texts: list[tuple[str, float]] = [(e.title, FIELD_WEIGHTS["title"]), (e.short, FIELD_WEIGHTS["short"])]
             texts += [(q, FIELD_WEIGHTS["question"]) for q in e.questions]
             texts += [(k, FIELD_WEIGHTS["keyword"]) for k in e.keywords]
-            texts += [(s, FIELD_WEIGHTS["synonym"]) for s in e.synonyms]
-            for text, weight in texts:
+            texts += [(syn, FIELD_WEIGHTS["synonym"]) for syn in e.synonyms]
+            for k, (text, weight) in enumerate(texts):
                 n = normalize(text)
-                prev, prev_stop = -1, True
+                p_uni: list[int] = []
+                p_bi: list[tuple[int, int]] = []
+                if k == 0 or (k >= 2 and k < 2 + len(e.questions)):  # title and phrasings
+                    phrases.append((p_uni, p_bi))
+                prev = -1
                 for f, a in _content_tokens(n.folded_tokens, n.tokens):
                     tid = uni_ids.setdefault(f, len(uni_ids))
                     stop = _is_stop(f, a)
                     if not stop:
                         tf_u[tid] = tf_u.get(tid, 0.0) + weight
+                        p_uni.append(tid)
                         if a and a != f:
                             acc.add(a)
-                    if prev >= 0 and _pair_ok(prev_stop, stop):
+                    if prev >= 0:  # every pair, particles included: "là gì", "bị khóa" tell something
                         tf_b[(prev, tid)] = tf_b.get((prev, tid), 0.0) + weight
-                    prev, prev_stop = tid, stop
+                        p_bi.append((prev, tid))
+                    prev = tid
+            doc_phrases.append(phrases)
             doc_uni.append(tf_u)
             doc_bi.append(tf_b)
             doc_acc.append(acc)
@@ -229,11 +328,11 @@ class Matcher:
         n_docs = max(1, len(entries))
 
         postings: list[list[tuple[int, float]]] = [[] for _ in range(n_terms)]
-        for d, (tf_u, tf_b) in enumerate(zip(doc_uni, doc_bi)):
+        for d, (tf_u, tf_b) in enumerate(zip(doc_uni, doc_bi, strict=True)):
             for tid, tf in tf_u.items():
                 postings[tid].append((d, tf))
-            for (a, b), tf in tf_b.items():
-                postings[n_uni + bisect_left(bi_keys, a * n_uni + b)].append((d, tf))
+            for (left, right), tf in tf_b.items():
+                postings[n_uni + bisect_left(bi_keys, left * n_uni + right)].append((d, tf))
         dl = [sum(tf_u.values()) for tf_u in doc_uni]
         avgdl = (sum(dl) / len(dl)) if dl else 1.0
 
@@ -249,6 +348,20 @@ class Matcher:
                 post_docs.append(d)
                 post_w.append(tf / (tf + norm))  # (K1+1) factor dropped: 0..1 saturation
             offsets[t + 1] = len(post_docs)
+
+        # Each phrasing as a set of terms, for the nearest-phrasing similarity of the best candidates.
+        doc_phrase_offsets = array("l", [0])
+        phrase_offsets = array("l", [0])
+        phrase_terms = array("i")
+        phrase_mass = array("f")
+        for phrases in doc_phrases:
+            for p_uni, p_bi in phrases:
+                ts = set(p_uni)
+                ts.update(n_uni + bisect_left(bi_keys, a * n_uni + b) for a, b in p_bi)
+                phrase_terms.extend(sorted(ts))
+                phrase_offsets.append(len(phrase_terms))
+                phrase_mass.append(sum(idf[t] * (1.0 if t < n_uni else BIGRAM_WEIGHT) for t in ts))
+            doc_phrase_offsets.append(len(phrase_mass))
 
         acc_map: dict[str, list[int]] = {}
         for d, acc in enumerate(doc_acc):
@@ -294,6 +407,10 @@ class Matcher:
             unknown_idf=math.log(1.0 + (n_docs - 0.5) / 1.5),
             oos_multi=MappingProxyType({k: tuple(v) for k, v in multi.items()}),
             oos_single=frozenset(single),
+            doc_phrase_offsets=doc_phrase_offsets,
+            phrase_offsets=phrase_offsets,
+            phrase_terms=phrase_terms,
+            phrase_mass=phrase_mass,
             n_uni=n_uni,
         )
 
@@ -395,17 +512,18 @@ class Matcher:
             for phrase in self.oos_multi.get(f, ()):
                 if tuple(folded[i : i + len(phrase)]) == phrase:
                     ids = [self.uni_ids.get(p, -1) for p in phrase]
-                    pairs = tuple(self._bigram_id(x, y) if x >= 0 and y >= 0 else -1 for x, y in zip(ids, ids[1:]))
+                    pairs = tuple(
+                        self._bigram_id(x, y) if x >= 0 and y >= 0 else -1 for x, y in itertools.pairwise(ids)
+                    )
                     foreign.append(("", pairs))
 
         unknown_pairs = 0
-        for (a_id, wa, sa), (b_id, wb, sb) in zip(seq, seq[1:]):
-            if not _pair_ok(sa, sb):
-                continue
+        for (a_id, wa, sa), (b_id, wb, sb) in itertools.pairwise(seq):
             if a_id >= 0 and b_id >= 0:
                 t = self._bigram_id(a_id, b_id)
                 if t >= 0:
-                    bi[t] = max(bi.get(t, 0.0), min(wa, wb))
+                    w = min(wa, wb) * (STOP_PAIR_WEIGHT if sa or sb else 1.0)
+                    bi[t] = max(bi.get(t, 0.0), w)
                     continue
             if not (sa or sb):
                 unknown_pairs += 1
@@ -416,7 +534,7 @@ class Matcher:
             return False
         lo, hi = self.offsets[t], self.offsets[t + 1]
         i = bisect_left(self.post_docs, doc, lo, hi)
-        return i < hi and self.post_docs[i] == doc
+        return bool(i < hi and self.post_docs[i] == doc)
 
     def _mentions(self, subject: tuple[str, tuple[int, ...]], doc: int) -> bool:
         word, terms = subject
@@ -430,7 +548,7 @@ class Matcher:
             return False
         lo, hi = self.acc_offsets[aid], self.acc_offsets[aid + 1]
         i = bisect_left(self.acc_docs, doc, lo, hi)
-        return i < hi and self.acc_docs[i] == doc
+        return bool(i < hi and self.acc_docs[i] == doc)
 
     def scores(self, query: str, limit: int = MAX_CHOICES) -> list[tuple[float, int]]:
         """(score 0..1, entry index) of the `limit` best entries sharing a term with the question."""
@@ -470,10 +588,10 @@ class Matcher:
                 continue
             read += hi - lo
             if word is None:
-                for d, x in zip(docs[lo:hi], weights[lo:hi]):
+                for d, x in zip(docs[lo:hi], weights[lo:hi], strict=True):
                     acc[d] = acc.get(d, 0.0) + w * x
             else:
-                for d, x in zip(docs[lo:hi], weights[lo:hi]):
+                for d, x in zip(docs[lo:hi], weights[lo:hi], strict=True):
                     f = 1.0 if d in agree else ACCENT_MISMATCH
                     acc[d] = acc.get(d, 0.0) + w * x * f
         # A question about another subject (Gmail, sổ đỏ, kết hôn) is not answered by a look-alike entry.
@@ -481,8 +599,27 @@ class Matcher:
             for d in acc:
                 if not self._mentions(subject, d):
                     acc[d] *= OUT_OF_SCOPE_FACTOR
-        best = heapq.nlargest(limit, acc.items(), key=lambda dv: (dv[1], -dv[0]))
-        return [(v / mass, d) for d, v in best]
+        best = heapq.nlargest(max(limit, NEAR_CANDIDATES), acc.items(), key=lambda dv: (dv[1], -dv[0]))
+        # Blend in how close the question is to the entry's single nearest phrasing (weighted Jaccard):
+        # a question that repeats one known phrasing should not lose to an entry that shares many words.
+        qw = dict(terms)
+        pt, po, pm = self.phrase_terms, self.phrase_offsets, self.phrase_mass
+        blended: list[tuple[float, int]] = []
+        for k, (d, v) in enumerate(best):
+            near = 0.0
+            if k < NEAR_CANDIDATES:
+                for p in range(self.doc_phrase_offsets[d], self.doc_phrase_offsets[d + 1]):
+                    common = 0.0
+                    for t in pt[po[p] : po[p + 1]]:
+                        common += qw.get(t, 0.0)
+                    if common > 0.0:
+                        near = max(near, common / (mass + pm[p] - common))
+            score = (1.0 - NEAR_WEIGHT) * v / mass + NEAR_WEIGHT * near
+            if any(not self._mentions(subject, d) for subject in q.foreign):
+                score = min(score, v / mass)  # the nearest phrasing must not undo the penalty
+            blended.append((score, d))
+        blended.sort(key=lambda sd: (-sd[0], sd[1]))
+        return blended[:limit]
 
     def match(self, query: str) -> Match:
         """Rank the entries for `query` and decide answer / clarify / escalate."""
@@ -493,7 +630,7 @@ class Matcher:
             return Match(query, "escalate", None, 0.0, ())
         best = candidates[0].score
         second = candidates[1].score if len(candidates) > 1 else 0.0
-        if best >= ANSWER_MIN and second < ANSWER_LEAD * best:
+        if best >= ANSWER_MIN and (second < ANSWER_LEAD * best or best - second >= ANSWER_GAP):
             return Match(query, "answer", candidates[0].faq_id, best, candidates)
         if best >= CLARIFY_MIN:
             close = [c.faq_id for c in candidates if c.score >= CLARIFY_SHARE * best]

@@ -101,9 +101,7 @@ def _tone_position(bare: str) -> int:
     """Index of the vowel that carries the tone, in the traditional placement (hòa, thúy, quý, già)."""
     n = len(bare)
     i = 0
-    if bare.startswith("qu") and n > 2:
-        i = 2
-    elif bare.startswith("gi") and n > 2 and bare[2] in _VOWELS:
+    if (bare.startswith("qu") and n > 2) or (bare.startswith("gi") and n > 2 and bare[2] in _VOWELS):
         i = 2
     else:
         while i < n and bare[i] not in _VOWELS:
@@ -397,11 +395,14 @@ _URL_TRAIL: Final = ".,;:!?)]}'\""
 
 def _word(token: str) -> tuple[str, ...]:
     """Normalise one word token to one or more tokens."""
-    if len(token) > 2:
-        token = _REPEAT_RE.sub(r"\1", token)  # "hôngggg" → "hông"
     exp = ABBREVIATIONS.get(token)
     if exp is not None:
         return exp
+    if len(token) > 2:
+        token = _REPEAT_RE.sub(r"\1", token)  # "hôngggg" → "hông"
+        exp = ABBREVIATIONS.get(token)
+        if exp is not None:
+            return exp
     if token in PROTECTED:
         return (token,)
     canon = _canonical(token)
@@ -503,7 +504,7 @@ def normalize(text: str) -> Normalized:
             if again == tokens:
                 break
             tokens = again
-    except Exception:  # noqa: BLE001 - a chatbot must answer something for any input
+    except Exception:
         return _simple(text)
     toks = tuple(tokens)
     folded = tuple(fold(t) for t in toks)

@@ -7,6 +7,7 @@ normaliser turn both back into Unicode.
 
 from __future__ import annotations
 
+import contextlib
 from types import MappingProxyType
 from typing import Final
 
@@ -51,10 +52,8 @@ def _byte_view() -> dict[str, int]:
     view: dict[str, int] = {}
     for b in range(0x80, 0x100):
         view[chr(b)] = b  # Latin-1 (and the C1 controls cp1252 leaves undefined)
-        try:
+        with contextlib.suppress(UnicodeDecodeError):  # five bytes cp1252 leaves undefined
             view[bytes([b]).decode("cp1252")] = b
-        except UnicodeDecodeError:
-            pass
     return view
 
 

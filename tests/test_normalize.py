@@ -1,0 +1,138 @@
+"""The normaliser: examples from issue 3 and DESIGN.md, and hypothesis properties."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faq.normalize import fold, is_syllable, normalize
+from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS
+
+
+def acc(text: str) -> str:
+    return normalize(text).accented
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ddawng kys taif khoanr", "đăng ký tài khoản"),
+        ("d9a8ng ky1", "đăng ký"),
+        ("Queen maatj khaaur VNeID thif lamf sao", "quên mật khẩu vneid thì làm sao"),
+        ("dduwowcj khoong", "được không"),
+        ("Giowf xin lys lichj tuw phaps", "giờ xin lý lịch tư pháp"),
+        ("ngu7o7i2 nha6n5 tie6n2", "người nhận tiền"),
+        ("vneid quen mk lam sao", "vneid quen mật khẩu lam sao"),
+        ("dang ky khai sinh online cho con dc ko", "dang ky khai sinh online cho con được không"),
+    ],
+)
+def test_keystrokes_and_abbreviations(raw: str, expected: str) -> None:
+    assert acc(raw) == expected
+
+
+def test_nfc_and_case() -> None:
+    text = "Làm sao để kích hoạt tài khoản định danh mức 2?"
+    assert acc(text) == "làm sao để kích hoạt tài khoản định danh mức 2"
+    assert normalize(unicodedata.normalize("NFD", text)) == normalize(text)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("hoà", "hòa"), ("thuý", "thúy"), ("quí", "quý"), ("khoá", "khóa"), ("Thanh Hoá", "thanh hóa"), ("kĩ", "kỹ")],
+)
+def test_one_tone_placement(old: str, new: str) -> None:
+    assert acc(old) == new
+    assert acc(new) == new
+
+
+def test_legacy_encodings_and_mojibake() -> None:
+    assert acc("Céng hoµ x· héi chñ nghÜa ViÖt Nam") == "cộng hòa xã hội chủ nghĩa việt nam"  # TCVN3
+    assert acc("Coäng hoøa xaõ hoäi chuû nghóa Vieät Nam") == "cộng hòa xã hội chủ nghĩa việt nam"  # VNI
+    broken = "đăng ký tài khoản".encode().decode("cp1252", errors="ignore")
+    assert acc(broken) == "đăng ký tài khoản"
+    assert acc("Ä‘Äƒng kÃ½") == "đăng ký"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["app otp vneid zalo momo", "2026 1/7/2025 100.000", "dichvucong.gov.vn", "https://dichvucong.gov.vn/p/home",
+     "bằng a1 b2 4g", "online facebook wifi nfc qr password bus"],
+)
+def test_never_corrupts_words_numbers_urls(text: str) -> None:
+    assert acc(text) == text.lower()
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("ko", "không"), ("k", "không"), ("hok", "không"), ("hông", "không"), ("hổng", "không"),
+        ("dc", "được"), ("đc", "được"), ("tk", "tài khoản"), ("mk", "mật khẩu"), ("sdt", "số điện thoại"),
+        ("sđt", "số điện thoại"), ("cccd", "căn cước"), ("dvc", "dịch vụ công"), ("bhyt", "bảo hiểm y tế"),
+        ("gplx", "giấy phép lái xe"), ("lltp", "lý lịch tư pháp"), ("stk", "số tài khoản"), ("ck", "chuyển khoản"),
+        ("đk", "đăng ký"), ("dk", "đăng ký"), ("ntn", "như thế nào"), ("bn", "bao nhiêu"), ("j", "gì"),
+        ("vs", "với"), ("r", "rồi"), ("z", "vậy"), ("dzậy", "vậy"), ("mn", "mọi người"), ("ad", "admin"),
+        ("ng", "người"), ("đt", "điện thoại"), ("tgian", "thời gian"), ("mần", "làm"),
+    ],
+)
+def test_abbreviation_table(typed: str, meant: str) -> None:
+    assert acc(typed) == meant
+
+
+def test_folded_form_is_the_same_whichever_spelling() -> None:
+    assert normalize("dk").folded == normalize("đk").folded == normalize("đăng ký").folded == "dang ky"
+    assert normalize("Đường").folded == "duong"
+    assert fold("Đăng Ký") == "Dang Ky"
+
+
+def test_regional_words_only_where_safe() -> None:
+    assert acc("Rứa giờ tui phải làm răng?") == "vậy giờ tôi phải làm sao"
+    assert acc("chừ làm thủ tục thì tới mô?") == "giờ làm thủ tục thì tới đâu"
+    assert acc("chi phí bao nhiêu, làm chi") == "chi phí bao nhiêu làm gì"
+    assert acc("đau răng quá") == "đau răng quá"
+    assert acc("gõ lộn số tài khoản") == "gõ nhầm số tài khoản"
+
+
+def test_number_units() -> None:
+    assert acc("ck 19tr") == "chuyển khoản 19 triệu"
+    assert acc("con 10t") == "con 10 tuổi"
+
+
+def test_tokens_and_syllables() -> None:
+    n = normalize("Quên MẬT khẩu!!")
+    assert n.tokens == ("quên", "mật", "khẩu")
+    assert n.folded_tokens == ("quen", "mat", "khau")
+    assert is_syllable("nguyễn") and is_syllable("quyết") and not is_syllable("lamf") and not is_syllable("app")
+
+
+def test_table_values_are_normalised() -> None:
+    values = [" ".join(v) for v in ABBREVIATIONS.values()]
+    values += [r for r, _ in CONTEXTUAL.values()] + list(NUMBER_UNITS.values())
+    for v in values:
+        assert acc(v) == v, v
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text())
+def test_never_raises_and_idempotent(text: str) -> None:
+    n = normalize(text)
+    assert normalize(n.accented) == n
+    assert n.folded == fold(n.accented)
+
+
+_VI = "aăâeêioôơuưyđàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+_MIXED = st.text(
+    alphabet=st.sampled_from(list(_VI + "bcdghklmnpqrstvxwfjz0123456789 .,?ÃÄ‘ƒ½µ·¸§ØÙøöôñ\u0301\u0300\u0323\xad")),
+    max_size=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(), _MIXED))
+def test_nfc_and_nfd_give_the_same_result(text: str) -> None:
+    n = normalize(text)
+    assert normalize(unicodedata.normalize("NFD", text)) == n
+    assert normalize(unicodedata.normalize("NFC", text)) == n
+    assert normalize(n.accented) == n
