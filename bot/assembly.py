@@ -35,6 +35,11 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
         pipeline.add_sender(zalo)
         services.append(zalo)
         mounts.append(zalo.mount)
+    from bot.outbox import services_and_mounts as campaign_parts
+
+    campaign_services, campaign_mounts = campaign_parts(runtime, pipeline.senders)
+    services += campaign_services
+    mounts += campaign_mounts
     from bot.handoff_timers import HandoffTimers
     from bot.housekeeping import Housekeeping
 

@@ -58,7 +58,6 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="chấm điểm bộ khớp trên một tệp có nhãn")
     evaluate.add_argument("file", type=Path)
-    evaluate.add_argument("--failures", action="store_true", help="liệt kê các câu sai")
     evaluate.set_defaults(run=_eval)
 
     db = commands.add_parser("db", help="cơ sở dữ liệu").add_subparsers(metavar="ACTION")
@@ -104,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="nhật ký thao tác của cán bộ và tình nguyện viên")
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(run=_audit)
+    from bot import cli_campaigns
+
+    cli_campaigns.register(commands)
     return parser
 
 
@@ -160,7 +162,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     matcher = Matcher.build(load_content().entries)
     report = evaluate(matcher, load_labelled(args.file))
-    print(format_report(report, failures=args.failures))
+    print(format_report(report))
     return 0
 
 

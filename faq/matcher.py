@@ -54,7 +54,7 @@ FUZZY_MIN_LEN: Final = 4
 FUZZY_MAX_TOKENS: Final = 4  # bound per-question work on garbled input
 OUT_OF_SCOPE_FACTOR: Final = 0.3  # an entry that never mentions the other subject the question names
 NEAR_WEIGHT: Final = 0.2  # share of the score given to the nearest single phrasing
-NEAR_CANDIDATES: Final = 6  # entries for which it is computed
+NEAR_CANDIDATES: Final = 3  # entries for which it is computed
 BUDGET: Final = 1500  # postings read in full per question before narrowing to the best candidates
 CANDIDATES: Final = 60
 

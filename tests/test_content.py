@@ -45,7 +45,8 @@ def test_missing_field_names_file_and_entry(tmp_path: Path) -> None:
     text = (FIXTURES / "content_ok" / "vneid.yaml").read_text(encoding="utf-8")
     text = text.replace('    answer: |\n      1. Mở ứng dụng VNeID, bấm "Quên mật khẩu".\n'
                         "      2. Nhập mã OTP gửi về điện thoại, rồi đặt mật khẩu mới.\n", "")
-    with pytest.raises(ContentError, match=r"dvc\.yaml entry 1 \(entry 'vneid\.password\.forgot'\): missing field 'answer'"):
+    expected = r"dvc\.yaml entry 1 \(entry 'vneid\.password\.forgot'\): missing field 'answer'"
+    with pytest.raises(ContentError, match=expected):
         load_content(_write(tmp_path, text))
 
 
@@ -60,7 +61,9 @@ def test_check_reports_each_rule(tmp_path: Path) -> None:
     text = (FIXTURES / "content_ok" / "vneid.yaml").read_text(encoding="utf-8")
     text = text.replace('short: "Quên mật khẩu VNeID"', 'short: "Quên mật khẩu tài khoản VNeID"')
     text = text.replace("related: [vneid.phone.change]", "related: [vneid.nothing]")
-    text = text.replace('url: "https://vneid.gov.vn/"\n      checked: "2026-03"', 'url: "vneid.gov.vn"\n      checked: "03/2026"')
+    text = text.replace(
+        'url: "https://vneid.gov.vn/"\n      checked: "2026-03"', 'url: "vneid.gov.vn"\n      checked: "03/2026"'
+    )
     text = text.replace("1. Mở VNeID,", "1. Đến Công an huyện hoặc mở VNeID,")
     text = text.replace('      - "muốn đổi số điện thoại định danh"\n', "")
     text += text.split("entries:\n", 1)[1]  # duplicate ids

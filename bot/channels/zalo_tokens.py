@@ -1,0 +1,249 @@
+"""Zalo OA access tokens: kept in the database, refreshed through OAuth v4 one refresh at a time.
+
+Zalo's refresh tokens are single-use: each refresh returns a new pair and kills the old refresh token. Two
+concurrent refreshes, or a crash between receiving a pair and storing it, lose the pair for good (an operator
+must then authorise the OA again). So:
+- one refresh at a time: an asyncio.Lock in the process and, across processes, `SELECT … FOR UPDATE` on the
+  token row on PostgreSQL (`BEGIN IMMEDIATE`, the database write lock, on SQLite);
+- whoever gets the lock second looks again: if the stored access token is no longer the one that was rejected,
+  someone else refreshed, and their pair is used;
+- the new pair is committed before it is used or returned;
+- tokens are refreshed ahead of expiry, not only when Zalo rejects them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from bot.store.models import PlatformToken
+
+log = logging.getLogger(__name__)
+
+TOKEN_NAME = "zalo"
+REFRESH_PATH = "/v4/oa/access_token"
+# Refresh this long before the access token expires (they last about 25 hours).
+REFRESH_AHEAD = timedelta(minutes=10)
+# The env pair carries no expiry: assume it is fairly fresh but not new, so a refresh comes soon anyway and
+# gives us a pair whose expiry we know. A -216 before then triggers a refresh just the same.
+SEED_LIFETIME = timedelta(hours=1)
+OAUTH_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+
+
+class ZaloTokenError(Exception):
+    """No usable token. `retryable` says whether trying later may help (network) or an operator must act."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    access_token: str
+    expires_at: datetime
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ZaloTokens:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        http: aiohttp.ClientSession | None = None,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.http = http
+        self._owns_http = False
+        self._now = now
+        self._lock = asyncio.Lock()
+        # The last pair this process read or made; the database stays the truth (see `refresh`).
+        self._current: _Pair | None = None
+        self.refresh_count = 0
+
+    def use_http(self, http: aiohttp.ClientSession) -> None:
+        """Share the channel's client session when none was given at construction (or ours was closed)."""
+        if self.http is None or (self.http.closed and not self._owns_http):
+            self.http = http
+
+    async def close(self) -> None:
+        if self._owns_http and self.http is not None:
+            await self.http.close()
+            self.http = None
+            self._owns_http = False
+
+    def _fresh(self, expires_at: datetime) -> bool:
+        return expires_at - self._now() > REFRESH_AHEAD
+
+    async def access_token(self) -> str:
+        """A token to call the OA API with, refreshed first when it is close to expiry."""
+        current = self._current
+        if current is not None and self._fresh(current.expires_at):
+            return current.access_token
+        async with self.sessions() as session:
+            row = await self._load(session)
+            pair = _Pair(row.access_token, row.expires_at)
+        if self._fresh(pair.expires_at):
+            self._current = pair
+            return pair.access_token
+        return await self.refresh(pair.access_token)
+
+    async def refresh(self, rejected: str) -> str:
+        """A new access token to replace `rejected` (refused by Zalo, or about to expire)."""
+        async with self._lock:
+            await self._ensure_row()
+            # No `session.begin()` block: we commit by hand the moment the new pair is known, and leaving the
+            # block any other way rolls back, which releases the row lock.
+            async with self.sessions() as session:
+                row = await self._lock_row(session)
+                if row.access_token != rejected and self._fresh(row.expires_at):
+                    # Another task or process refreshed while we waited for the lock: theirs is the live pair.
+                    self._current = _Pair(row.access_token, row.expires_at)
+                    return row.access_token
+                answer = await self._exchange(row.refresh_token)
+                row.access_token = answer.access_token
+                row.refresh_token = answer.refresh_token
+                row.expires_at = answer.expires_at
+                row.updated_at = self._now()
+                # The refresh token just spent is dead: the new pair is durable before anyone uses it.
+                await session.commit()
+            self._current = _Pair(answer.access_token, answer.expires_at)
+            self.refresh_count += 1
+        log.info("zalo token refreshed", extra={"expires_at": answer.expires_at.isoformat()})
+        return answer.access_token
+
+    async def _lock_row(self, session: AsyncSession) -> PlatformToken:
+        """Read the token row holding the lock that keeps other processes from refreshing at the same time."""
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite has no row locks; taking the database write lock up front serialises refreshes between
+            # processes sharing the file (the refresh is one short HTTP call, about once a day).
+            await session.execute(text("BEGIN IMMEDIATE"))
+        # FOR UPDATE is rendered on PostgreSQL (and ignored by SQLite); after waiting for it, PostgreSQL hands
+        # us the row as the other process committed it.
+        row = await session.scalar(
+            select(PlatformToken).where(PlatformToken.name == TOKEN_NAME).with_for_update()
+        )
+        if row is None:
+            raise ZaloTokenError("the Zalo token row disappeared", retryable=True)
+        return row
+
+    async def _exchange(self, refresh_token: str) -> _Answer:
+        try:
+            return await self._call_oauth(refresh_token)
+        except _Rejected as exc:
+            # An operator who authorised the OA again puts the new pair in the environment; the stored pair is
+            # dead, so try theirs once (a spent one is merely refused again).
+            seed = self.settings.zalo_refresh_token
+            if seed is not None and seed.get_secret_value() != refresh_token:
+                log.warning("stored zalo refresh token refused; trying the one from the environment")
+                try:
+                    return await self._call_oauth(seed.get_secret_value())
+                except _Rejected:
+                    pass
+            log.error("zalo refresh token refused: authorise the OA again and set ZALO_ACCESS_TOKEN/"
+                      "ZALO_REFRESH_TOKEN", extra={"error_name": exc.error_name})
+            raise ZaloTokenError(f"refresh token refused: {exc.error_name}", retryable=False) from None
+
+    async def _load(self, session: AsyncSession) -> PlatformToken:
+        query = select(PlatformToken).where(PlatformToken.name == TOKEN_NAME)
+        row = await session.scalar(query)
+        if row is None:
+            await self._seed()
+            row = await session.scalar(query)
+        if row is None:
+            raise ZaloTokenError("no Zalo token row after seeding", retryable=True)
+        return row
+
+    async def _ensure_row(self) -> None:
+        async with self.sessions() as session:
+            await self._load(session)
+
+    async def _seed(self) -> None:
+        """Store the env pair as the first row; only ever when no row exists (rotated pairs win)."""
+        access, refresh = self.settings.zalo_access_token, self.settings.zalo_refresh_token
+        if access is None or refresh is None:
+            raise ZaloTokenError("no Zalo token: set ZALO_ACCESS_TOKEN and ZALO_REFRESH_TOKEN", retryable=False)
+        now = self._now()
+        try:
+            async with self.sessions() as session, session.begin():
+                session.add(PlatformToken(
+                    name=TOKEN_NAME, access_token=access.get_secret_value(), refresh_token=refresh.get_secret_value(),
+                    expires_at=now + SEED_LIFETIME, updated_at=now,
+                ))
+        except IntegrityError:
+            pass  # another process seeded first: its row is the same pair or a newer one
+        else:
+            log.info("zalo token pair seeded from the environment")
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self.http is None or self.http.closed:
+            self.http = aiohttp.ClientSession()
+            self._owns_http = True
+        return self.http
+
+    async def _call_oauth(self, refresh_token: str) -> _Answer:
+        settings = self.settings
+        if settings.zalo_app_id is None or settings.zalo_app_secret is None:
+            raise ZaloTokenError("ZALO_APP_ID and ZALO_APP_SECRET are needed to refresh tokens", retryable=False)
+        url = settings.zalo_oauth_url.rstrip("/") + REFRESH_PATH
+        form = {"app_id": settings.zalo_app_id, "grant_type": "refresh_token", "refresh_token": refresh_token}
+        headers = {"secret_key": settings.zalo_app_secret.get_secret_value()}
+        try:
+            async with self._client().post(url, data=form, headers=headers, timeout=OAUTH_TIMEOUT) as response:
+                status = response.status
+                data: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # The refresh token may have been spent if the request got through: nothing we can do about that
+            # but say so; the next attempt will tell.
+            log.warning("zalo token refresh failed in transit", extra={"error": type(exc).__name__})
+            raise ZaloTokenError(f"OAuth unreachable: {type(exc).__name__}", retryable=True) from None
+        return self._parse(status, data)
+
+    def _parse(self, status: int, data: Any) -> _Answer:
+        if not isinstance(data, dict):
+            raise ZaloTokenError(f"OAuth answered HTTP {status} without a JSON object", retryable=status >= 500)
+        access, refresh, expires_in = data.get("access_token"), data.get("refresh_token"), data.get("expires_in")
+        if isinstance(access, str) and access and isinstance(refresh, str) and refresh:
+            try:
+                seconds = int(float(expires_in)) if expires_in is not None else 0
+            except (TypeError, ValueError):
+                seconds = 0
+            if seconds <= 0:
+                seconds = int(SEED_LIFETIME.total_seconds())
+            return _Answer(access, refresh, self._now() + timedelta(seconds=seconds))
+        # Errors come as {"error_name", "error_description"} (or {"error", "message"}), often with HTTP 200.
+        name = str(data.get("error_name") or data.get("error") or f"HTTP {status}")
+        if status >= 500:
+            raise ZaloTokenError(f"OAuth server error: {name}", retryable=True)
+        raise _Rejected(name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+class _Rejected(Exception):
+    """OAuth refused the refresh token (spent, expired or revoked)."""
+
+    def __init__(self, error_name: str) -> None:
+        super().__init__(error_name)
+        self.error_name = error_name

@@ -1,0 +1,138 @@
+"""Wakes campaigns at their times. Our tables are the truth; APScheduler only holds wake-ups.
+
+Each active campaign has at most one APScheduler job: a one-shot at its next occurrence (a recurrence is
+computed with `CronTrigger.from_crontab` in TROLY_TIMEZONE), carrying that occurrence as the run's
+`scheduled_for`. Firing is idempotent (a run is unique per campaign and time), so a wake-up, the start-up
+sweep and another process may all try the same occurrence: one run results. The in-memory job store is
+rebuilt from the tables at start and re-synchronised periodically (campaigns created by `troly campaign` or
+another process are picked up that way).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
+
+from bot.runtime import Runtime
+from bot.store import campaigns
+from bot.store.models import Campaign
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 30.0
+
+
+class CampaignScheduler:
+    name = "campaign-scheduler"
+
+    def __init__(
+        self, runtime: Runtime, on_fired: Callable[[], None] | None = None, resync_seconds: float = RESYNC_SECONDS
+    ) -> None:
+        self.runtime = runtime
+        self.on_fired = on_fired
+        self.resync_seconds = resync_seconds
+        self._scheduler: AsyncIOScheduler | None = None
+        # campaign id → the occurrence its job waits for (what the tests and `troly campaign show` can read)
+        self.planned: dict[int, datetime] = {}
+
+    async def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=self.runtime.settings.timezone)
+        self._scheduler.start()
+        await self.sync()
+        self._scheduler.add_job(
+            self.sync, "interval", seconds=self.resync_seconds, id="campaign-resync", coalesce=True,
+            max_instances=1,
+        )
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        self.planned.clear()
+
+    async def sync(self, now: datetime | None = None) -> list[int]:
+        """Fire what fell due (for a recurrence only its latest occurrence) and plan every next wake-up.
+
+        Returns the ids of the runs fired.
+        """
+        now = now or self.runtime.now()
+        zone = self.runtime.settings.timezone
+        fired: list[int] = []
+        async with self.runtime.sessions() as session:
+            active = list(await campaigns.list_campaigns(session, campaigns.ACTIVE_STATES))
+        wanted: set[int] = set()
+        for campaign in active:
+            try:
+                async with self.runtime.sessions() as session:
+                    last = await campaigns.last_run_time(session, campaign.id)
+                due = campaigns.latest_due(campaign, now, zone, since=last)
+                if due is not None:
+                    run_id = await self.fire(campaign.id, due)
+                    if run_id is not None:
+                        fired.append(run_id)
+                upcoming = campaigns.next_occurrence(campaign, max(now, last or now), zone)
+            except Exception:
+                log.exception("campaign sync failed", extra={"campaign_id": campaign.id})
+                continue
+            if upcoming is not None:
+                wanted.add(campaign.id)
+                self._plan(campaign.id, upcoming)
+        for campaign_id in set(self.planned) - wanted:
+            self._unplan(campaign_id)
+        return fired
+
+    async def refresh(self, campaign_id: int) -> None:
+        """A campaign was created or cancelled through the API: act now rather than at the next resync."""
+        async with self.runtime.sessions() as session:
+            campaign = await campaigns.get_campaign(session, campaign_id)
+        if campaign is None or campaign.status not in campaigns.ACTIVE_STATES:
+            self._unplan(campaign_id)
+            return
+        await self.sync()
+
+    async def fire(self, campaign_id: int, scheduled_for: datetime) -> int | None:
+        """Create the run of one occurrence; None when it fired before or the campaign is no longer active."""
+        now = self.runtime.now()
+        async with self.runtime.sessions() as session, session.begin():
+            campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+            if campaign is None:
+                return None
+            run = await campaigns.fire_run(session, campaign, scheduled_for, now, self.runtime.settings.commune_name)
+            run_id = run.id if run is not None else None
+        if run_id is not None:
+            log.info("campaign fired", extra={"campaign_id": campaign_id, "run_id": run_id})
+            if self.on_fired is not None:
+                self.on_fired()
+        return run_id
+
+    async def _wake(self, campaign_id: int, scheduled_for: datetime) -> None:
+        self.planned.pop(campaign_id, None)
+        try:
+            await self.fire(campaign_id, scheduled_for)
+        except Exception:
+            log.exception("campaign firing failed", extra={"campaign_id": campaign_id})
+        await self.sync()  # plans the next occurrence, or retires the campaign's job
+
+    def _plan(self, campaign_id: int, when: datetime) -> None:
+        if self.planned.get(campaign_id) == when:
+            return
+        self.planned[campaign_id] = when
+        if self._scheduler is None:
+            return  # sync() without start(): a one-off sweep (tests, the CLI)
+        self._scheduler.add_job(
+            self._wake, DateTrigger(run_date=when), args=[campaign_id, when], id=_job_id(campaign_id),
+            replace_existing=True, misfire_grace_time=None,
+        )
+
+    def _unplan(self, campaign_id: int) -> None:
+        self.planned.pop(campaign_id, None)
+        if self._scheduler is not None and self._scheduler.get_job(_job_id(campaign_id)) is not None:
+            self._scheduler.remove_job(_job_id(campaign_id))
+
+
+def _job_id(campaign_id: int) -> str:
+    return f"campaign-{campaign_id}"
