@@ -40,6 +40,11 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
     campaign_services, campaign_mounts = campaign_parts(runtime, pipeline.senders)
     services += campaign_services
     mounts += campaign_mounts
+    from bot.web.admin import Dashboard
+
+    # The dashboard tells the scheduler about campaigns created or cancelled there, as the API does.
+    scheduler = next((s for s in campaign_services if s.name == "campaign-scheduler"), None)
+    mounts.append(Dashboard(on_campaign_change=getattr(scheduler, "refresh", None)).mount)
     from bot.handoff_timers import HandoffTimers
     from bot.housekeeping import Housekeeping
 

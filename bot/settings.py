@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     zalo_oa_secret_key: SecretStr | None = env("ZALO_OA_SECRET_KEY", default=None)
     zalo_access_token: SecretStr | None = env("ZALO_ACCESS_TOKEN", default=None)
     zalo_refresh_token: SecretStr | None = env("ZALO_REFRESH_TOKEN", default=None)
+    # Zalo verifies the webhook's domain by a meta tag on a page we serve (at /zalo-verify.html and /).
+    zalo_site_verification: str | None = env("ZALO_SITE_VERIFICATION", default=None, pattern=r"^[A-Za-z0-9_-]+$")
     zalo_api_url: str = env("ZALO_API_URL", default="https://openapi.zalo.me")
     zalo_oauth_url: str = env("ZALO_OAUTH_URL", default="https://oauth.zaloapp.com")
 

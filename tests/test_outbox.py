@@ -343,3 +343,23 @@ async def test_the_service_recovers_at_start_and_sends_when_woken(world: World) 
         run = await session.scalar(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id))
         assert run is not None and run.status == "done" and run.finished_at is not None
         assert await session.scalar(select(Identity.active).where(Identity.external_id == "u0")) is True
+
+
+async def test_stopping_lets_the_message_in_flight_finish_and_leaves_the_rest_pending(world: World) -> None:
+    world.runtime.now = lambda: datetime.now(UTC)
+    await world.subscribe(people(5))
+    campaign_id = await world.campaign(author="api")
+    in_flight = asyncio.Event()
+
+    async def slow(message: Outgoing, number: int) -> None:
+        in_flight.set()
+        await asyncio.sleep(0.3)
+
+    world.telegram.before_send = slow
+    await world.fire(campaign_id, datetime.now(UTC))
+    service = OutboxSender(world.runtime, {"telegram": world.telegram}, rate=1000, poll_interval=30)
+    await service.start()
+    await asyncio.wait_for(in_flight.wait(), timeout=5)
+    await service.stop()
+    statuses = Counter((await world.statuses()).values())
+    assert statuses == Counter({"sent": 1, "pending": 4})  # nothing left `sending`, so nothing uncertain

@@ -78,3 +78,12 @@ async def test_malformed_bodies_get_400_and_store_nothing(client: TestClient, bo
 async def test_bodies_over_one_mebibyte_are_refused(client: TestClient) -> None:
     response = await client.post("/chat/api/messages", data=b"x" * (1024 * 1024 + 1))
     assert response.status == 413
+
+
+async def test_home_page_carries_the_zalo_domain_verification_tag(sqlite_url: str) -> None:
+    runtime = Runtime.build(load_settings(TROLY_DATABASE_URL=sqlite_url, ZALO_SITE_VERIFICATION="abc_123-XY"))
+    async with TestClient(TestServer(build_app(runtime))) as client:
+        html = await (await client.get("/")).text()
+    await runtime.close()
+    assert '<meta name="zalo-platform-site-verification" content="abc_123-XY">' in html
+    assert 'href="/chat"' in html

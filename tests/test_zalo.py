@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import time
@@ -286,7 +287,9 @@ async def test_stop_waits_for_events_in_flight_then_refuses_new_ones(webhook: We
 
 async def test_bodies_over_one_mebibyte_are_refused(webhook: Webhook) -> None:
     body = user_event("user_send_text", "u-1", "m-big", text="x" * (1024 * 1024))
-    assert await webhook.post(body) == 413
+    raw, headers = signed_webhook(body, webhook.zalo.app_id, webhook.zalo.oa_secret_key)
+    response = await webhook.client.post("/zalo/webhook", data=io.BytesIO(raw), headers=headers)
+    assert response.status == 413
     assert await webhook.settled() == []
 
 

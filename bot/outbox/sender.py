@@ -95,20 +95,28 @@ class OutboxSender:
         self._chat_ready: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ---- service ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stopping = False
         recovered = await self.recover()
         if recovered:
             log.warning("outbox rows left sending are now uncertain", extra={"rows": recovered})
         self._task = asyncio.create_task(self._loop())
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 3.0) -> None:
+        """Let the message in flight finish (so it is not left `sending`, i.e. uncertain), then stop."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
     def wake(self) -> None:
@@ -116,7 +124,7 @@ class OutboxSender:
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()  # before looking, so a wake-up during the pass is not lost
             try:
                 handled = await self.process_batch()
@@ -126,7 +134,7 @@ class OutboxSender:
             except Exception:
                 log.exception("outbox pass failed")
                 handled = 0
-            if handled == 0:
+            if handled == 0 and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
@@ -176,6 +184,8 @@ class OutboxSender:
         rows = await self._due_rows()
         handled = 0
         for row in rows:
+            if self._stopping:
+                break
             if row.run_id is not None and (row.active is False or not row.subscribed):
                 # Blocked us or unsubscribed since the run fired: the broadcast is not for them any more.
                 status = "blocked" if row.active is False else "cancelled"
@@ -190,7 +200,7 @@ class OutboxSender:
             delivery = await self._send(row)
             await self._record(row, delivery)
             handled += 1
-        if rows and handled == 0:
+        if rows and handled == 0 and not self._stopping:
             # Every due row waits for its chat: let the earliest chat free up rather than spin.
             ready = min(self._chat_ready.get((r.channel, r.recipient), 0.0) for r in rows)
             await self.sleep(max(ready - self.clock(), 0.01))

@@ -189,7 +189,7 @@ def apply_edits(packaged: Content, edits: Mapping[str, Mapping[str, Any]]) -> Co
     lists: dict[str, list[Entry]] = {d.id: [] for d in packaged.domains}
     for domain in packaged.domains:
         for entry in domain.entries:
-            new = replaced[entry.id] if entry.id in replaced else entry
+            new = replaced.get(entry.id, entry)
             if new is None:
                 continue
             if new.domain in lists:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -26,6 +27,7 @@ def build_app(runtime: Runtime, mounts: Iterable[Mount] = ()) -> web.Application
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/", home)
     for mount in mounts:
         mount(app)
     return app
@@ -63,3 +65,21 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     body = request.app[RUNTIME].metrics.render()
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+async def home(request: web.Request) -> web.Response:
+    """A plain landing page: links to the chat, and Zalo's domain-verification tag when configured."""
+    settings = request.app[RUNTIME].settings
+    meta = (
+        f'<meta name="zalo-platform-site-verification" content="{settings.zalo_site_verification}">'
+        if settings.zalo_site_verification
+        else ""
+    )
+    page = (
+        '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">{meta}'
+        f"<title>Trợ lý số</title></head><body style=\"font:20px/1.5 system-ui;margin:2rem\">"
+        f"<h1>Trợ lý số — {html.escape(settings.commune_name)}</h1>"
+        '<p><a href="/chat">Hỏi đáp với trợ lý</a></p></body></html>'
+    )
+    return web.Response(text=page, content_type="text/html")

@@ -6,7 +6,7 @@ and a JSON `error`, an access token that dies (-216), single-use refresh tokens,
 window (-230), rate limiting (-32) and slow answers.
 
     async with FakeZalo.running(first_token_uses=2) as zalo:
-        settings = load_settings(ZALO_API_URL=zalo.url, ZALO_OAUTH_URL=zalo.url, **zalo.env())
+        settings = load_settings(**zalo.env())  # ZALO_* pointing at the fake, with its first token pair
 
 `signed_webhook()` builds the signed webhook posts Zalo would send to us.
 """

@@ -38,7 +38,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/campaigns/{id:\\d+}/cancel", staff_only(cancel))
 
 
-def _render(request: web.Request, staff: StaffSession, template: str, status: int = 200, **context: Any) -> web.Response:
+def _render(
+    request: web.Request, staff: StaffSession, template: str, status: int = 200, **context: Any
+) -> web.Response:
     settings = request.app[RUNTIME].settings
     return request.app[ADMIN].render(
         template, staff, status=status, nav="campaigns", statuses=STATUS_LABELS, count_labels=COUNT_LABELS,

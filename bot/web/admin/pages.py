@@ -21,7 +21,7 @@ FAILED_SIGN_IN_DELAY = 0.3  # seconds: slows a guessing script, unnoticeable for
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/admin", lambda _: _redirect("/admin/"))
+    app.router.add_get("/admin", to_dashboard)
     app.router.add_get("/admin/", staff_only(overview))
     app.router.add_get("/admin/login", login_page)
     app.router.add_post("/admin/login", login)
@@ -34,8 +34,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/reports/{kind:daily|weekly|monthly}.{fmt:csv|xlsx}", report_file)
 
 
-def _redirect(location: str) -> web.StreamResponse:
-    raise web.HTTPSeeOther(location)
+async def to_dashboard(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/admin/")
 
 
 def today(request: web.Request) -> date:

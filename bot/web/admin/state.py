@@ -51,7 +51,7 @@ class StaffSession:
     @property
     def actor(self) -> str:
         """How this staff member appears in the audit log."""
-        return f"web:{self.name}"[:160]
+        return f"dashboard:{self.name}"[:160]
 
 
 class Sessions:
@@ -113,7 +113,7 @@ def _percent(value: float | None) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
-    minutes = int(round(seconds / 60))
+    minutes = round(seconds / 60)
     if minutes < 1:
         return "dưới 1 phút"
     if minutes < 60:

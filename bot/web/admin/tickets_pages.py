@@ -41,7 +41,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/tickets/{id:\\d+}/reassign", staff_only(reassign))
 
 
-def _render(request: web.Request, staff: StaffSession, template: str, status: int = 200, **context: Any) -> web.Response:
+def _render(
+    request: web.Request, staff: StaffSession, template: str, status: int = 200, **context: Any
+) -> web.Response:
     return request.app[ADMIN].render(template, staff, status=status, nav="tickets", statuses=STATUS_LABELS,
                                      reasons=REASON_LABELS, channels=CHANNEL_LABELS, **context)
 
