@@ -206,7 +206,7 @@ async def test_resident_text_is_escaped_everywhere(env: Env) -> None:
     assert "<script" not in page and "<img" not in page
 
 
-# ---- statistics ----------------------------------------------------------------------------------------------------
+# ---- statistics --------------------------------------------------------------------------------------------------
 
 
 async def _resident(session: Any, user: str, area: str | None = None, channel: str = "zalo") -> tuple[int, int]:
@@ -305,7 +305,7 @@ async def test_stats_api_figures_from_seeded_data(any_env: Env) -> None:
     assert "Trả lời ngay: <strong>50%</strong>" in page and "7 phút" in page
 
 
-# ---- the FAQ: unanswered groups, edits that take effect, history, proposals ---------------------------------------
+# ---- the FAQ: unanswered groups, edits that take effect, history, proposals --------------------------------------
 
 
 async def test_an_faq_entry_created_from_an_unanswered_group_is_used_at_once(env: Env) -> None:
@@ -324,6 +324,7 @@ async def test_an_faq_entry_created_from_an_unanswered_group_is_used_at_once(env
         "csrf": csrf, "action": "draft", **draft_fields, "questions": questions.group(1)})
     form = await draft.text()
     assert draft.status == 200 and GARBAGE in form and 'value="dvc.' in form
+    assert '<option value="dvc" selected>' in form
     async with env.runtime.sessions() as session:
         assert (await session.scalars(select(FaqEdit))).all() == []  # a draft saves nothing
 
@@ -418,7 +419,7 @@ async def test_proposals_are_accepted_into_the_faq_or_rejected(env: Env) -> None
     assert "Công an xã mang theo hoá đơn" in (await env.ask("đăng ký xe máy điện ở đâu"))[0].text
 
 
-# ---- tickets ----------------------------------------------------------------------------------------------------------
+# ---- tickets -----------------------------------------------------------------------------------------------------
 
 
 async def test_tickets_filter_masked_transcript_and_reassign(env: Env) -> None:
@@ -460,7 +461,8 @@ async def test_tickets_filter_masked_transcript_and_reassign(env: Env) -> None:
         ticket = await session.get(Ticket, 1)
         assert ticket is not None and (ticket.owner, ticket.status) == ("telegram:v2", "claimed")
         audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.reassign"))).one()
-        assert audit.actor == "dashboard:Chị Lan" and audit.details == {"previous": "telegram:v1", "owner": "telegram:v2"}
+        assert audit.actor == "dashboard:Chị Lan"
+        assert audit.details == {"previous": "telegram:v1", "owner": "telegram:v2"}
         note = (await session.scalars(select(OutboxMessage))).one()
         assert (note.channel, note.recipient) == ("telegram", "v2") and "phiếu #1" in note.payload["text"]
     # back to the queue
@@ -470,7 +472,7 @@ async def test_tickets_filter_masked_transcript_and_reassign(env: Env) -> None:
         assert ticket is not None and (ticket.owner, ticket.status) == (None, "waiting")
 
 
-# ---- reports ----------------------------------------------------------------------------------------------------------
+# ---- reports -----------------------------------------------------------------------------------------------------
 
 
 async def test_reports_per_area_as_csv_and_xlsx(any_env: Env) -> None:
@@ -518,7 +520,7 @@ async def test_reports_per_area_as_csv_and_xlsx(any_env: Env) -> None:
     assert "Báo cáo ngày" in await (await client.get("/admin/reports")).text()
 
 
-# ---- campaigns --------------------------------------------------------------------------------------------------------
+# ---- campaigns ---------------------------------------------------------------------------------------------------
 
 
 async def test_campaign_created_with_preview_then_cancelled(env: Env) -> None:

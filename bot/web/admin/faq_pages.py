@@ -121,6 +121,11 @@ async def create(request: web.Request, staff: StaffSession) -> web.StreamRespons
         if key in posted:
             form[key] = _value(posted, key)
     if _value(posted, "action") != "save":
+        if "domain" not in posted:
+            # A draft from a group of questions names no domain: take it from the suggested id's prefix.
+            prefix = form["id"].partition(".")[0]
+            if prefix in {d.id for d in request.app[RUNTIME].content.domains}:
+                form["domain"] = prefix
         return _render_form(request, staff, form, new=True)
     return await _save(request, staff, form, new=True)
 
