@@ -13,13 +13,11 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Delivery, Result, Sender
 from bot.runtime import Runtime
 from bot.store import residents, tickets
-from bot.store.models import ProcessedUpdate
 from faq.secrets import mask_secrets
 from handlers import texts
 from handlers.context import Services, Turn
@@ -34,6 +32,8 @@ log = logging.getLogger(__name__)
 INTERACTIVE_RETRIES = 3
 MAX_RETRY_WAIT = 30.0
 RATE_WINDOW = timedelta(minutes=1)
+ROLE_CACHE_SECONDS = 5.0
+ROLE_CACHE_SIZE = 10_000
 
 
 class Pipeline:
@@ -41,6 +41,7 @@ class Pipeline:
         self.runtime = runtime
         self.senders: dict[str, Sender] = dict(senders or {})
         self.router = router or resident_router
+        self._role_cache: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
         self.services = Services(runtime.settings, runtime.knowledge, lambda: runtime.now())
 
     def add_sender(self, sender: Sender) -> None:
@@ -71,21 +72,18 @@ class Pipeline:
 
     async def _handle(self, incoming: Incoming) -> list[Outgoing]:
         async with self.runtime.sessions() as session, session.begin():
-            if incoming.update_key is not None:
-                try:
-                    async with session.begin_nested():
-                        session.add(ProcessedUpdate(channel=incoming.channel, update_key=incoming.update_key,
-                                                    processed_at=self.runtime.now()))
-                except IntegrityError:
-                    raise _Duplicate from None
+            if incoming.update_key is not None and not await residents.record_update(
+                session, incoming.channel, incoming.update_key, self.runtime.now()
+            ):
+                raise _Duplicate
             who = await residents.identify(
                 session, incoming.channel, incoming.user_id, incoming.display_name, incoming.received_at
             )
-            state, data = await residents.load_state(session, who.identity_id)
+            conversation = await residents.load_state(session, who.identity_id)
             ticket = await residents.open_ticket(session, who)
-            turn = Turn(incoming, who, session, self.services, state, data,
+            turn = Turn(incoming, who, session, self.services, conversation.state, dict(conversation.data or {}),
                         open_ticket_id=ticket.id if ticket else None,
-                        roles=await tickets.roles_of(session, incoming.channel, incoming.user_id))
+                        roles=await self._roles(session, incoming.channel, incoming.user_id))
             masked = mask_secrets(incoming.text) if incoming.text else None
             turn.stored_text = masked.text if masked else None
             if masked and masked.found:
@@ -104,7 +102,7 @@ class Pipeline:
                     turn.decision = "rate_limited"
                     if recent == limit:
                         turn.say(turn.t(texts.RATE_LIMITED))
-                    await self._store_inbound(session, turn)
+                    self._store_inbound(session, turn)
                     return turn.replies
             if incoming.chat_id is not None:
                 # A group chat (the volunteers'): only its buttons concern us; the bot never chats there.
@@ -115,17 +113,30 @@ class Pipeline:
 
             if turn.state == "erased":
                 return turn.replies  # nothing of theirs may remain, not even this message
-            await residents.save_state(session, who.identity_id, turn.state, turn.data)
-            await self._store_inbound(session, turn)
+            if (conversation.state, conversation.data) != (turn.state, turn.data):
+                conversation.state, conversation.data = turn.state, turn.data
+            self._store_inbound(session, turn)
             if turn.decision:
                 self.runtime.metrics.decisions.labels(turn.decision).inc()
             await self._store_replies(session, turn)
             return turn.replies
 
-    async def _store_inbound(self, session: AsyncSession, turn: Turn) -> None:
+    async def _roles(self, session: AsyncSession, channel: str, user_id: str) -> frozenset[str]:
+        """Roles change rarely and are read on every message: keep them a few seconds."""
+        now = time.monotonic()
+        cached = self._role_cache.get((channel, user_id))
+        if cached and cached[0] > now:
+            return cached[1]
+        roles = await tickets.roles_of(session, channel, user_id)
+        if len(self._role_cache) > ROLE_CACHE_SIZE:
+            self._role_cache.clear()
+        self._role_cache[(channel, user_id)] = (now + ROLE_CACHE_SECONDS, roles)
+        return roles
+
+    def _store_inbound(self, session: AsyncSession, turn: Turn) -> None:
         incoming = turn.incoming
         if incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
-            await residents.add_message(
+            residents.add_message(
                 session, identity_id=turn.who.identity_id, direction="in", author=turn.author,
                 kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
                 text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
@@ -141,7 +152,7 @@ class Pipeline:
                 if other is None:
                     continue
                 identity_id = other.id
-            await residents.add_message(
+            residents.add_message(
                 session, identity_id=identity_id, direction="out", author="bot", text=reply.text,
                 ticket_id=turn.ticket_id, created_at=self.runtime.now(),
             )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import (
     Conversation,
+    ProcessedUpdate,
     Feedback,
     Identity,
     Message,
@@ -19,6 +22,10 @@ from bot.store.models import (
     Subscription,
     Ticket,
 )
+
+
+# last_seen_at feeds reports by day; refreshing it on every message would be a write per message for nothing.
+LAST_SEEN_GRANULARITY = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,19 +42,40 @@ async def identify(
     session: AsyncSession, channel: str, external_id: str, display_name: str | None, at: datetime
 ) -> Who:
     """Find or create the identity (and its resident) and note that they just wrote to us."""
-    identity = await session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
-    )
-    if identity is None:
+    row = (
+        await session.execute(
+            select(Identity, Resident.last_seen_at)
+            .join(Resident, Resident.id == Identity.resident_id)
+            .where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+    ).first()
+    if row is None:
         resident = Resident(display_name=display_name, created_at=at, last_seen_at=at)
         identity = Identity(resident=resident, channel=channel, external_id=external_id, last_inbound_at=at)
         session.add(identity)
         await session.flush()
-    else:
-        identity.active = True
-        identity.last_inbound_at = at
-        await session.execute(update(Resident).where(Resident.id == identity.resident_id).values(last_seen_at=at))
+        return Who(identity.resident_id, identity.id, channel, external_id)
+    identity, last_seen = row
+    identity.active = True
+    identity.last_inbound_at = at
+    if at - last_seen > LAST_SEEN_GRANULARITY:
+        await session.execute(
+            update(Resident).where(Resident.id == identity.resident_id).values(last_seen_at=at)
+        )
     return Who(identity.resident_id, identity.id, channel, external_id)
+
+
+async def record_update(session: AsyncSession, channel: str, key: str, at: datetime) -> bool:
+    """Remember an inbound update's idempotency key; False when it was seen before (a redelivery).
+
+    One INSERT … ON CONFLICT DO NOTHING: under concurrency the database decides, across processes too."""
+    insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+    result = await session.execute(
+        insert(ProcessedUpdate)
+        .values(channel=channel, update_key=key, processed_at=at)
+        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
@@ -62,27 +90,17 @@ async def deactivate(session: AsyncSession, channel: str, external_id: str) -> N
     )
 
 
-async def load_state(session: AsyncSession, identity_id: int) -> tuple[str, dict[str, Any]]:
+async def load_state(session: AsyncSession, identity_id: int) -> Conversation:
     conversation = await session.scalar(select(Conversation).where(Conversation.identity_id == identity_id))
     if conversation is None:
-        return "idle", {}
-    return conversation.state, dict(conversation.data or {})
+        conversation = Conversation(identity_id=identity_id, state="idle", data={})
+        session.add(conversation)
+    return conversation
 
 
-async def save_state(session: AsyncSession, identity_id: int, state: str, data: dict[str, Any]) -> None:
-    conversation = await session.scalar(select(Conversation).where(Conversation.identity_id == identity_id))
-    if conversation is None:
-        session.add(Conversation(identity_id=identity_id, state=state, data=data))
-    else:
-        conversation.state = state
-        conversation.data = data
-
-
-async def add_message(session: AsyncSession, **fields: Any) -> Message:
-    message = Message(**fields)
-    session.add(message)
-    await session.flush()
-    return message
+def add_message(session: AsyncSession, **fields: Any) -> None:
+    # Inserted with the rest of the transaction (in one batch) at commit.
+    session.add(Message(**fields))
 
 
 async def messages_after(session: AsyncSession, identity_id: int, after_id: int, direction: str) -> Sequence[Message]:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import Feedback, Identity, Message, Subscription, Ticket
@@ -251,7 +251,7 @@ class Asked:
     faq_id: str | None
 
 
-def _recent_questions(period: Period, limit: int) -> Select[Any]:
+def _recent_questions(period: Period, limit: int) -> Any:
     return (
         select(Message.id, Message.text, Message.created_at, Message.faq_id)
         .where(
@@ -270,7 +270,7 @@ def _recent_questions(period: Period, limit: int) -> Select[Any]:
 async def unanswered(session: AsyncSession, period: Period, limit: int = 500) -> list[Asked]:
     """Typed questions the matcher handed to a person, newest first."""
     rows = await session.execute(_recent_questions(period, limit).where(Message.decision == "escalate"))
-    return [Asked(i, t, at, f) for i, t, at, f in rows]
+    return [Asked(i, t or "", at, f) for i, t, at, f in rows]
 
 
 async def disliked(session: AsyncSession, period: Period, limit: int = 200) -> list[Asked]:
@@ -302,5 +302,5 @@ async def disliked(session: AsyncSession, period: Period, limit: int = 200) -> l
             )
         ).first()
         if row is not None:
-            found[row[0]] = Asked(row[0], row[1], row[2], faq_id)
+            found[row[0]] = Asked(row[0], row[1] or "", row[2], faq_id)
     return sorted(found.values(), key=lambda a: a.message_id, reverse=True)

@@ -1,0 +1,635 @@
+"""Telegram, on python-telegram-bot 22: updates in (long polling, or the webhook our aiohttp app serves), replies out.
+
+PTB's `Application` is driven by hand inside our server (initialize, start … stop, shutdown; platforms/telegram.md).
+Polling: PTB's updater fetches, and one `TypeHandler` hands every update to `_accept`. Webhook: our route checks
+`X-Telegram-Bot-Api-Secret-Token` in constant time before it reads the body, parses, answers 200 at once and calls
+`_accept` too. `_accept` translates the update into an `Incoming` and hands it to the inbox in a tracked task, one
+at a time per user (in arrival order) so a quick second message cannot race the first through the user's state.
+Deduplicating on `update_id`, storing and deciding replies are the inbox's job.
+
+Outbound: neutral markup rendered as HTML, buttons as an inline keyboard, texts over 4096 characters split, and
+every Bot API error mapped to a `Delivery` the pipeline and the outbox act on. No rate limiter here: interactive
+replies must not wait behind broadcast pacing, which the outbox does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    PTBDeprecationWarning,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.channels.base import Delivery, Inbox, Result
+from bot.channels.markup import split, to_html, to_plain
+from bot.metrics import Metrics
+from bot.settings import Settings
+from handlers.messages import Button, Incoming, Kind, Outgoing
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+MAX_TEXT = 4096  # UTF-16 code units after entity parsing
+MAX_CALLBACK_DATA = 64  # bytes
+COMMANDS = (
+    ("start", "Bắt đầu"),
+    ("trogiup", "Hướng dẫn"),
+    ("huy", "Ngừng nhận thông báo"),
+    ("xoadulieu", "Xoá dữ liệu của tôi"),
+    ("gapnguoi", "Gặp người hỗ trợ"),
+)
+# Server.stop gives a service 4 s: in-flight updates get most of it, the rest is for closing.
+STOP_TIMEOUT = 3.0
+# Updates handled at once; more wait (already answered 200 / confirmed to Telegram) rather than crowd the database.
+MAX_CONCURRENT = 32
+OPTIONAL_CALL_TIMEOUT = 5.0
+# A long text whose later piece is rate limited waits this long at most: its first pieces are out already, so
+# handing the whole message back for a retry would repeat them.
+MAX_PIECE_WAIT = 30.0
+
+MEDIA = (  # checked in this order: an animation also carries `document`, a venue also carries `location`
+    ("photo", "photo"),
+    ("sticker", "sticker"),
+    ("voice", "voice"),
+    ("audio", "audio"),
+    ("video_note", "video"),
+    ("video", "video"),
+    ("animation", "gif"),
+    ("document", "file"),
+    ("venue", "location"),
+    ("location", "location"),
+    ("contact", "contact"),
+    ("poll", "poll"),
+    ("dice", "dice"),
+)
+_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,64})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?P<rest>(?:\s.*)?)$", re.DOTALL)
+# A connection that was never made, or never taken from the pool: the request did not leave, resending is safe.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, RuntimeError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """An update turned into what the inbox gets, plus the button press to acknowledge."""
+
+    incoming: Incoming | None
+    callback_query_id: str | None = None
+    typing_chat: int | None = None
+
+
+class TelegramChannel:
+    """The Telegram channel: a `Service` (owns PTB's Application and the background tasks) and a `Sender`."""
+
+    name = "telegram"
+    channel = "telegram"
+
+    def __init__(
+        self,
+        settings: Settings,
+        inbox: Inbox,
+        metrics: Metrics,
+        *,
+        request_timeout: float = 10.0,
+        poll_timeout: float = 10.0,
+        typing_after: float = 0.8,
+    ) -> None:
+        self.settings = settings
+        self.inbox = inbox
+        self.metrics = metrics
+        self._request_timeout = request_timeout
+        self._poll_timeout = poll_timeout
+        # "typing…" only when an answer is slow: a fast one would arrive before the indicator and leave it
+        # showing for five seconds after the reply.
+        self._typing_after = typing_after
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._accepting = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
+        self._user_locks: dict[str, asyncio.Lock] = {}
+        self._user_waiting: Counter[str] = Counter()
+        # Groups that became supergroups (ChatMigrated): old id -> new id, learnt while running.
+        self._migrated: dict[int, int] = {}
+
+    # ---- Service ------------------------------------------------------------------------------------------
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.settings.telegram_webhook_mode
+
+    async def start(self) -> None:
+        token = self.settings.telegram_bot_token
+        if token is None:
+            raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
+        api_url = self.settings.telegram_api_url.rstrip("/")
+        builder = (
+            Application.builder()
+            .token(token.get_secret_value())
+            .base_url(api_url)
+            .base_file_url(_file_url(api_url))
+            .job_queue(None)  # our scheduler lives elsewhere; PTB's would be one more thread of timers
+            .connect_timeout(min(5.0, self._request_timeout))
+            .read_timeout(self._request_timeout)
+            .write_timeout(self._request_timeout)
+            .pool_timeout(min(5.0, self._request_timeout))
+        )
+        if self.webhook_mode:
+            builder = builder.updater(None)  # our aiohttp app receives the updates, not PTB's web server
+        app = builder.build()
+        app.add_handler(TypeHandler(Update, self._on_update))
+        app.add_error_handler(self._on_error)
+        self._app = app
+        try:
+            await app.initialize()  # getMe: a wrong token or an unreachable API stops here, loudly
+            if self.webhook_mode:
+                await self._set_webhook(app)
+            await app.start()
+            self._accepting = True
+            if app.updater is not None:
+                await app.updater.start_polling(
+                    timeout=self._poll_timeout, allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False
+                )
+        except BaseException:
+            self._accepting = False
+            await self._close_app()
+            raise
+        await self._optional("setMyCommands", app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS]))
+        log.info("telegram started", extra={"mode": "webhook" if self.webhook_mode else "polling",
+                                            "bot": app.bot.username})
+
+    async def _set_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        public_url, secret = self.settings.public_url, self.settings.telegram_webhook_secret
+        assert public_url is not None and secret is not None  # webhook_mode says so
+        await app.bot.set_webhook(
+            url=public_url.rstrip("/") + WEBHOOK_PATH,
+            secret_token=secret.get_secret_value(),
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+
+    async def stop(self) -> None:
+        # New webhook posts get 503 (Telegram retries them), the updater stops fetching and confirms what it
+        # fetched, PTB hands over what is queued, and then the accepted updates are finished.
+        self._accepting = False
+        app = self._app
+        if app is not None:
+            try:
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                if app.running:
+                    await app.stop()
+            except Exception:
+                log.exception("telegram did not stop cleanly")
+        late = await self.join(STOP_TIMEOUT)
+        if late:
+            log.warning("telegram updates still in flight at stop", extra={"count": len(late)})
+            for task in late:
+                task.cancel()
+            # Let the cancellations unwind (rolling back their transactions) before the HTTP client closes.
+            await asyncio.wait(late, timeout=0.5)
+        await self._close_app()
+
+    async def _close_app(self) -> None:
+        app, self._app = self._app, None
+        if app is None:
+            return
+        try:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        except Exception:
+            log.exception("telegram shutdown failed")
+
+    async def join(self, timeout: float | None = None) -> set[asyncio.Task[None]]:
+        """Wait until the updates accepted so far are handled; returns the tasks still running at the timeout."""
+        pending = set(self._tasks)
+        if not pending:
+            return set()
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        return late
+
+    async def _optional(self, what: str, call: Any) -> None:
+        """A call the bot can live without (command menu, chat action): logged when it fails, never raised."""
+        try:
+            await asyncio.wait_for(call, timeout=OPTIONAL_CALL_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("telegram optional call failed", extra={"call": what, "error": type(exc).__name__})
+
+    # ---- inbound ------------------------------------------------------------------------------------------
+
+    def mount(self, app: web.Application) -> None:
+        if self.webhook_mode:
+            app.router.add_post(WEBHOOK_PATH, self.webhook)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        secret = self.settings.telegram_webhook_secret
+        given = request.headers.get(SECRET_HEADER)
+        if not given:
+            return self._refuse(401, "missing secret token")
+        if secret is None:
+            return self._refuse(503, "webhook not configured")
+        # Bytes on both sides: compare_digest refuses non-ASCII str, and a header may carry anything.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.get_secret_value().encode()):
+            return self._refuse(403, "wrong secret token")
+        if not self._accepting or self._app is None:
+            # Starting or stopping: Telegram retries later, and another process (or our restart) handles it.
+            return self._refuse(503, "not ready")
+        raw = await request.read()
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self._malformed("not JSON")
+        if not isinstance(data, dict) or not _is_update_id(data.get("update_id")):
+            return self._malformed("not an update")
+        try:
+            update = Update.de_json(data, self._app.bot)
+        except Exception:
+            return self._malformed("not an update")
+        self._accept(update)
+        return web.Response(status=200)
+
+    def _refuse(self, status: int, reason: str) -> web.Response:
+        self.metrics.updates.labels(self.channel, "refused").inc()
+        log.warning("telegram webhook refused", extra={"status": status, "reason": reason})
+        return web.Response(status=status, text=reason)
+
+    def _malformed(self, reason: str) -> web.Response:
+        self.metrics.updates.labels(self.channel, "malformed").inc()
+        log.warning("telegram webhook malformed", extra={"reason": reason})
+        return web.Response(status=400, text="malformed update")
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """PTB's single handler in polling mode: everything goes the same way as webhook updates."""
+        self._accept(update)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        log.error("telegram update failed in PTB", exc_info=error,
+                  extra={"update_id": getattr(update, "update_id", None)})
+
+    def _accept(self, update: Update) -> None:
+        """Translate and schedule; never raises, never waits."""
+        try:
+            work = self.translate(update)
+        except Exception:
+            log.exception("telegram update not understood", extra={"update_id": update.update_id})
+            self.metrics.updates.labels(self.channel, "error").inc()
+            return
+        if work.callback_query_id is not None:
+            # The spinner on the pressed button stops now, not after the user's earlier messages are handled.
+            self._track(self._answer_callback(work.callback_query_id), f"telegram:answer:{update.update_id}")
+        if work.incoming is None:
+            self.metrics.updates.labels(self.channel, "ignored").inc()
+            return
+        self._track(self._process(work.incoming, work.typing_chat), f"telegram:{update.update_id}")
+
+    def _track(self, coroutine: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_callback(self, query_id: str) -> None:
+        app = self._app
+        if app is not None:
+            await self._optional("answerCallbackQuery", app.bot.answer_callback_query(query_id))
+
+    async def _process(self, incoming: Incoming, typing_chat: int | None) -> None:
+        user = incoming.user_id
+        lock = self._user_locks.setdefault(user, asyncio.Lock())
+        self._user_waiting[user] += 1
+        try:
+            async with lock, self._slots:
+                typing = asyncio.create_task(self._typing(typing_chat)) if typing_chat is not None else None
+                try:
+                    await self.inbox.receive(incoming)
+                finally:
+                    if typing is not None:
+                        typing.cancel()
+                        await asyncio.gather(typing, return_exceptions=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The inbox answers its own errors with an apology; this is the last net, so a task never dies loud.
+            log.exception("telegram update failed", extra={"kind": incoming.kind.value, "user_id": user,
+                                                           "update_key": incoming.update_key})
+        finally:
+            self._user_waiting[user] -= 1
+            if self._user_waiting[user] <= 0:
+                del self._user_waiting[user]
+                self._user_locks.pop(user, None)
+
+    async def _typing(self, chat_id: int) -> None:
+        await asyncio.sleep(self._typing_after)
+        app = self._app
+        if app is not None:
+            await self._optional("sendChatAction", app.bot.send_chat_action(chat_id, ChatAction.TYPING))
+
+    # ---- translating updates ------------------------------------------------------------------------------
+
+    def translate(self, update: Update) -> _Work:
+        """What one update means for the inbox (None when nobody needs to hear about it)."""
+        key = str(update.update_id)
+        if update.callback_query is not None:
+            return self._button(update.callback_query, key)
+        if update.message is not None:
+            return _Work(self._message(update.message, key))
+        if update.my_chat_member is not None:
+            return _Work(_membership(update.my_chat_member, key))
+        return _Work(None)  # edits, channel posts and the rest: nothing we answer
+
+    def _group_allowed(self, chat_id: int) -> bool:
+        """Only the volunteers' group speaks to the bot: a group someone else added it to stays unheard."""
+        configured = self.settings.telegram_volunteer_chat_id
+        if configured is None:
+            return False
+        return chat_id in (configured, self._migrated.get(configured))
+
+    def _button(self, query: CallbackQuery, key: str) -> _Work:
+        user = query.from_user
+        message = query.message
+        if user.is_bot or query.data is None:
+            return _Work(None, query.id)
+        chat_id: str | None = None
+        if message is not None and message.chat.type != ChatType.PRIVATE:
+            if not self._group_allowed(message.chat.id):
+                return _Work(None, query.id)
+            chat_id = str(message.chat.id)
+        incoming = Incoming("telegram", str(user.id), Kind.BUTTON, text=query.data,
+                            display_name=user.full_name or None, chat_id=chat_id, update_key=key)
+        return _Work(incoming, query.id)
+
+    def _message(self, message: Message, key: str) -> Incoming | None:
+        user = message.from_user
+        chat = message.chat
+        if message.migrate_to_chat_id is not None:
+            self._learn_migration(chat.id, message.migrate_to_chat_id)
+            return None
+        if user is None or user.is_bot:
+            return None
+        private = chat.type == ChatType.PRIVATE
+        if not private and not self._group_allowed(chat.id):
+            return None
+        chat_id = None if private else str(chat.id)
+        common: dict[str, Any] = {"display_name": user.full_name or None, "chat_id": chat_id, "update_key": key}
+        if message.text is not None:
+            text = self._command(message.text, private)
+            if text is None:
+                return None
+            return Incoming("telegram", str(user.id), Kind.TEXT, text=text, **common)
+        for attribute, media in MEDIA:
+            if getattr(message, attribute, None):
+                return Incoming("telegram", str(user.id), Kind.MEDIA, text=message.caption or "", media=media,
+                                **common)
+        return None  # service messages (members joined, pinned…) and kinds we do not know
+
+    def _command(self, text: str, private: bool) -> str | None:
+        """"/huy@TroLyBot" → "/huy"; "/start <deep-link payload>" → "/start"; None for another bot's command."""
+        match = _COMMAND.match(text)
+        if match is None:
+            return text
+        addressed = match.group("bot")
+        if addressed and not private:
+            me = self._app.bot.username if self._app is not None else None
+            if me is None or addressed.lower() != me.lower():
+                return None  # a group command for another bot
+        name = match.group("name")
+        if name.lower() == "start":
+            return "/start"
+        return f"/{name}{match.group('rest')}"
+
+    def _learn_migration(self, old: int, new: int) -> None:
+        if self._migrated.get(old) != new:
+            self._migrated[old] = new
+            log.warning("telegram group became a supergroup; set TELEGRAM_VOLUNTEER_CHAT_ID to the new id",
+                        extra={"old_chat_id": old, "new_chat_id": new})
+
+    # ---- Sender -------------------------------------------------------------------------------------------
+
+    async def send(self, message: Outgoing) -> Delivery:
+        if message.edit_message_id is not None:
+            return await self.edit(message.user_id, message.edit_message_id, message.text, message.buttons,
+                                   message.row_size)
+        app = self._app
+        if app is None or not app.running:
+            return Delivery(Result.RETRY, retry_after=5.0, detail="telegram not running")
+        pieces = _pieces(message.text.strip())
+        if not pieces:
+            return Delivery(Result.FAILED, detail="empty message")
+        keyboard = keyboard_for(message.buttons, message.row_size)
+        target: int | str = self._target(message.user_id)
+        delivery = Delivery(Result.FAILED, detail="not attempted")
+        for index, piece in enumerate(pieces):
+            markup = keyboard if index == len(pieces) - 1 else None
+            delivery, target = await self._deliver(app, target, piece, markup, edit_of=None)
+            if delivery.result is Result.RETRY and index:
+                await asyncio.sleep(min(delivery.retry_after, MAX_PIECE_WAIT))
+                delivery, target = await self._deliver(app, target, piece, markup, edit_of=None)
+            if delivery.result is not Result.SENT:
+                if index:
+                    # The first pieces are out: a retry of the whole message would repeat them.
+                    result = Result.UNCERTAIN if delivery.result is Result.RETRY else delivery.result
+                    return Delivery(result, 0.0, f"{delivery.detail} (after {index} of {len(pieces)} pieces sent)")
+                return delivery
+        return delivery
+
+    async def edit(
+        self,
+        chat_id: str | int,
+        message_id: str | int,
+        text: str,
+        buttons: Sequence[Button] = (),
+        row_size: int = 1,
+    ) -> Delivery:
+        """Replace an earlier message's text and buttons (the volunteer-group post of a ticket)."""
+        app = self._app
+        if app is None or not app.running:
+            return Delivery(Result.RETRY, retry_after=5.0, detail="telegram not running")
+        pieces = _pieces(text.strip())
+        if not pieces:
+            return Delivery(Result.FAILED, detail="empty message")
+        if len(pieces) > 1:
+            log.warning("telegram edit text too long; cut to one message", extra={"length": len(text)})
+        try:
+            target_id = int(message_id)
+        except ValueError:
+            return Delivery(Result.FAILED, detail="bad message id")
+        delivery, _ = await self._deliver(app, self._target(str(chat_id)), pieces[0],
+                                          keyboard_for(tuple(buttons), row_size), edit_of=target_id)
+        return delivery
+
+    def _target(self, user_id: str) -> int | str:
+        try:
+            chat = int(user_id)
+        except ValueError:
+            return user_id  # "@channelusername"
+        return self._migrated.get(chat, chat)
+
+    async def _deliver(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        target: int | str,
+        piece: str,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        edit_of: int | None,
+    ) -> tuple[Delivery, int | str]:
+        """One message (or edit), with the one-time fallbacks: to a migrated chat's new id, to plain text."""
+        plain = False
+        migrated = False
+        while True:
+            text, mode = (to_plain(piece), None) if plain else (to_html(piece), ParseMode.HTML)
+            try:
+                if edit_of is None:
+                    sent = await app.bot.send_message(target, text, parse_mode=mode, reply_markup=markup)
+                else:
+                    edited = await app.bot.edit_message_text(text, chat_id=target, message_id=edit_of,
+                                                             parse_mode=mode, reply_markup=markup)
+                    sent = edited if isinstance(edited, Message) else None
+                message_id = str(sent.message_id) if sent is not None else str(edit_of or "")
+                return Delivery(Result.SENT, detail=message_id), target
+            except ChatMigrated as exc:
+                if migrated or not isinstance(target, int):
+                    return Delivery(Result.FAILED, detail="chat migrated twice"), target
+                migrated = True
+                self._learn_migration(target, int(exc.new_chat_id))
+                target = int(exc.new_chat_id)
+            except BadRequest as exc:
+                reason = exc.message.lower()
+                if "can't parse entities" in reason and not plain:
+                    log.warning("telegram refused our HTML; sending plain text", extra={"reason": exc.message})
+                    plain = True
+                    continue
+                if edit_of is not None and "message is not modified" in reason:
+                    return Delivery(Result.SENT, detail=str(edit_of)), target
+                return _failure(exc), target
+            except TelegramError as exc:
+                return _failure(exc), target
+
+
+# ---- mapping ------------------------------------------------------------------------------------------------
+
+
+def _failure(exc: TelegramError) -> Delivery:
+    """A Bot API error as what the pipeline and the outbox do next."""
+    detail = f"{type(exc).__name__}: {exc.message}"[:300]
+    if isinstance(exc, RetryAfter):
+        return Delivery(Result.RETRY, retry_after=_retry_after_seconds(exc), detail=detail)
+    if isinstance(exc, Forbidden):
+        return Delivery(Result.BLOCKED, detail=detail)  # blocked, deactivated, kicked: never retried
+    if isinstance(exc, InvalidToken):
+        log.error("telegram refused the bot token")
+        return Delivery(Result.FAILED, detail=detail)
+    if isinstance(exc, BadRequest):
+        return Delivery(Result.FAILED, detail=detail)  # chat not found, too long, bad button…: permanent
+    cause = exc.__cause__
+    if isinstance(exc, NetworkError) and isinstance(cause, _NOT_SENT):
+        return Delivery(Result.RETRY, retry_after=2.0, detail=detail)
+    if isinstance(exc, TimedOut | NetworkError):
+        # The request went out and no proper answer came back (timeout, dropped connection, 5xx): maybe
+        # delivered, and there is no idempotency key, so never resend.
+        return Delivery(Result.UNCERTAIN, detail=detail)
+    return Delivery(Result.FAILED, detail=detail)
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    """`retry_after` is an int in PTB 22 (deprecated) and becomes a timedelta: accept both, without the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | float | timedelta = exc.retry_after
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return max(seconds, 0.0)
+
+
+def _membership(change: ChatMemberUpdated, key: str) -> Incoming | None:
+    """In a private chat the bot's own membership says whether the user blocked (kicked) or unblocked it."""
+    if change.chat.type != ChatType.PRIVATE:
+        return None
+    status = change.new_chat_member.status
+    user = change.from_user
+    if status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
+        kind = Kind.UNFOLLOW
+    elif status == ChatMemberStatus.MEMBER:
+        kind = Kind.FOLLOW
+    else:
+        return None
+    return Incoming("telegram", str(user.id), kind, display_name=user.full_name or None, update_key=key)
+
+
+def _is_update_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _file_url(api_url: str) -> str:
+    """The file URL beside an API URL: ".../bot" → ".../file/bot" (Telegram's layout, and the Bot API server's)."""
+    head, found, tail = api_url.rpartition("/bot")
+    return f"{head}/file/bot{tail}" if found else f"{api_url}/file/bot"
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _pieces(text: str) -> list[str]:
+    """The text cut to Telegram's limit, which counts UTF-16 units: emoji count twice, so cut shorter if needed."""
+    limit = MAX_TEXT
+    while True:
+        pieces = split(text, limit)
+        over = max((_utf16_len(to_plain(p)) for p in pieces), default=0) - MAX_TEXT
+        if over <= 0:
+            return pieces
+        limit = max(limit - over, MAX_TEXT // 2)
+
+
+def _callback_data(button: Button) -> str:
+    data = button.payload or button.title
+    encoded = data.encode()
+    if len(encoded) <= MAX_CALLBACK_DATA:
+        return data
+    log.warning("telegram button payload cut to 64 bytes", extra={"length": len(encoded)})
+    return encoded[:MAX_CALLBACK_DATA].decode(errors="ignore")
+
+
+def keyboard_for(buttons: Sequence[Button], row_size: int = 1) -> InlineKeyboardMarkup | None:
+    """Buttons as an inline keyboard, `row_size` per row; link buttons open their URL."""
+    if not buttons:
+        return None
+    size = max(1, row_size)
+    rendered = [
+        InlineKeyboardButton(b.title, url=b.url) if b.url else InlineKeyboardButton(b.title, callback_data=_callback_data(b))
+        for b in buttons
+    ]
+    return InlineKeyboardMarkup([rendered[i:i + size] for i in range(0, len(rendered), size)])
