@@ -18,23 +18,22 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.assembly import assemble  # noqa: E402
-from bot.channels.zalo import ZaloChannel  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from bot.server import Server  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from bot.store import migrate  # noqa: E402
-from bot.store.models import Message, ProcessedUpdate  # noqa: E402
-from handlers.messages import Incoming, Outgoing  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.fakes.zalo_api import FakeZalo, signed_webhook, user_event  # noqa: E402
+from bot.assembly import assemble
+from bot.channels.zalo import ZaloChannel
+from bot.runtime import Runtime
+from bot.server import Server
+from bot.settings import load_settings
+from bot.store import migrate
+from bot.store.models import Message, ProcessedUpdate
+from handlers.messages import Incoming, Outgoing
+from tests.conftest import free_port
+from tests.fakes.zalo_api import FakeZalo, signed_webhook, user_event
 
 QUESTIONS = [
     "quên mật khẩu vneid phải làm sao", "dang ky tam tru online the nao", "lam the nao de kich hoat vneid",
@@ -94,7 +93,8 @@ async def run(updates: int, residents: int, rates: list[float]) -> None:
                 tasks = []
                 phase_start = time.perf_counter()
 
-                async def post(body: bytes, headers: dict[str, str], key: str) -> None:
+                async def post(body: bytes, headers: dict[str, str], key: str, started: dict[str, float],
+                               http_latency: list[float]) -> None:
                     nonlocal errors
                     t0 = time.perf_counter()
                     started.setdefault(key, t0)
@@ -123,7 +123,7 @@ async def run(updates: int, residents: int, rates: list[float]) -> None:
                     event = user_event("user_send_text", user, key, text=random.choice(QUESTIONS),
                                        app_id=zalo.app_id)
                     body, headers = signed_webhook(event, zalo.app_id, zalo.oa_secret_key)
-                    tasks.append(asyncio.create_task(post(body, headers, key)))
+                    tasks.append(asyncio.create_task(post(body, headers, key, started, http_latency)))
                 await asyncio.gather(*tasks)
                 sent_elapsed = time.perf_counter() - phase_start
                 await channel.join(timeout=120)

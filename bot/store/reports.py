@@ -80,8 +80,9 @@ class Report:
         return f"bao-cao-{self.kind}-{self.period.first.isoformat()}"
 
 
-def _minutes(seconds: float | None) -> float | None:
-    return round(seconds / 60, 1) if seconds is not None else None
+def _minutes(seconds: float | None) -> int | None:
+    # Whole minutes: a decimal point reads differently in Vietnamese and English spreadsheet settings.
+    return round(seconds / 60) if seconds is not None else None
 
 
 def _area_of_resident() -> Any:

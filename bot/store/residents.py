@@ -14,15 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import (
     Conversation,
-    ProcessedUpdate,
     Feedback,
     Identity,
     Message,
+    ProcessedUpdate,
     Resident,
     Subscription,
     Ticket,
 )
-
 
 # last_seen_at feeds reports by day; refreshing it on every message would be a write per message for nothing.
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)
