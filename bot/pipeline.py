@@ -24,6 +24,7 @@ from handlers.context import Services, Turn
 from handlers.messages import Incoming, Kind, Outgoing
 from handlers.resident import router as resident_router
 from handlers.router import Router
+from handlers.staff import router as staff_router
 from handlers.volunteer import group_router
 from handlers.volunteer import router as volunteer_router
 
@@ -108,8 +109,12 @@ class Pipeline:
                 # A group chat (the volunteers'): only its buttons concern us; the bot never chats there.
                 await group_router.dispatch(turn)
                 return turn.replies
-            if not (turn.roles and await volunteer_router.dispatch(turn)):
-                await self.router.dispatch(turn)
+            # Staff commands first (they answer "not allowed" to others), then a volunteer's tools, then the
+            # resident's conversation, which volunteers and staff can also use.
+            routers = [staff_router, volunteer_router, self.router] if turn.roles else [staff_router, self.router]
+            for router in routers:
+                if await router.dispatch(turn):
+                    break
 
             if turn.state == "erased":
                 return turn.replies  # nothing of theirs may remain, not even this message

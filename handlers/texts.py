@@ -161,3 +161,19 @@ REASONS = {
     "clarify": "câu hỏi không có trong danh sách",
 }
 RATE_LIMITED = "{Term} gửi nhanh quá, tôi chưa kịp đọc hết. {Term} vui lòng chờ một phút rồi gửi lại giúp tôi nhé."
+
+# ---- staff: the guided campaign conversation -------------------------------------------------------------------
+STAFF_ONLY = "Lệnh này chỉ dành cho cán bộ xã/phường đã được cấp quyền."
+CD_TITLE = "Tạo thông báo chiến dịch (gõ /thoat để dừng).\nBước 1/4: Tiêu đề thông báo là gì? Ví dụ: \"Ngày hội VNeID tại phường\"."
+CD_TEXT = "Bước 2/4: Nội dung thông báo? Có thể kèm một đường link (https://…), link sẽ thành nút bấm."
+CD_AREA = "Bước 3/4: Gửi cho người dân ở đâu?"
+CD_ALL_AREAS = "Tất cả các thôn, tổ"
+CD_TIME = "Bước 4/4: Gửi lúc nào? Gõ \"ngay\", hoặc ngày giờ theo dạng 25/11 08:00."
+CD_BAD_TIME = "Chưa hiểu thời gian \"{text}\". Gõ \"ngay\", hoặc ngày giờ theo dạng 25/11 08:00 (giờ Việt Nam, trong tương lai)."
+CD_TOO_LONG = "{what} dài quá ({n} ký tự, tối đa {limit}). Anh/chị gõ ngắn lại giúp nhé."
+CD_PREVIEW = "Xem trước: người dân sẽ nhận đúng tin dưới đây. Gửi cho {audience}, {when}."
+CD_CONFIRM = "Xác nhận gửi"
+CD_CANCEL = "Huỷ"
+CD_SCHEDULED = "Đã lên lịch chiến dịch #{id}: {when}. Khi gửi xong, anh/chị sẽ nhận báo cáo kết quả."
+CD_CANCELLED = "Đã huỷ, không có thông báo nào được gửi."
+CD_NOW = "gửi ngay"
