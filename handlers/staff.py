@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from bot.store import campaigns
 from bot.store.campaigns import CampaignError, CampaignSpec, Recipient
@@ -119,7 +119,7 @@ async def confirm(turn: Turn) -> None:
     turn.say(texts.CD_SCHEDULED.format(id=campaign.id, when=_when(send_at, zone)))
 
 
-def parse_when(typed: str, now: datetime, zone: Any) -> datetime | None | bool:
+def parse_when(typed: str, now: datetime, zone: Any) -> datetime | Literal[False]:
     """"25/11 08:00" (this year, or next if already past) → an aware datetime; False when unreadable."""
     found = _WHEN.match(typed)
     if not found:

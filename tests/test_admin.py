@@ -381,6 +381,8 @@ async def test_an_faq_entry_created_from_an_unanswered_group_is_used_at_once(env
 
 
 async def test_disliked_answers_are_grouped_with_their_entry(env: Env) -> None:
+    # A vote is stamped with the wall clock (not the runtime's), so the conversation happens "now".
+    env.clock[0] = datetime.now(UTC)
     await env.ask("vneid quen mat khau")
     await env.ask("fb:vneid.password.forgot:0", kind=Kind.BUTTON)
     await env.sign_in()
@@ -495,7 +497,8 @@ async def test_reports_per_area_as_csv_and_xlsx(any_env: Env) -> None:
     assert summary["Thôn 1"]["Số câu hỏi"] == "2" and summary["Thôn 1"]["Hài lòng (👍)"] == "1"
     assert summary["Chưa rõ"]["Chuyển người hỗ trợ"] == "1" and summary["Chưa rõ"]["Phiếu hỗ trợ mới"] == "1"
     assert summary["Tổng cộng"]["Số câu hỏi"] == "6" and summary["Tổng cộng"]["Người dân được hỗ trợ"] == "3"
-    assert summary["Tổng cộng"]["Phản hồi đầu tiên, trung vị (phút)"] == "7.0"
+    assert summary["Tổng cộng"]["Phản hồi đầu tiên, trung vị (phút)"] == "7"
+    assert summary["Tổng cộng"]["Giải quyết xong, trung vị (phút)"] == "75"
     topics = rows.index(["Câu hỏi theo lĩnh vực"]) + 2
     assert ["Thôn 1", "VNeID và thẻ căn cước", "vneid.password.forgot", "Lấy lại mật khẩu VNeID", "2"] in \
         rows[topics:topics + 5]
@@ -557,3 +560,34 @@ async def test_campaign_created_with_preview_then_cancelled(env: Env) -> None:
         assert campaign is not None and campaign.status == "cancelled" and campaign.author == "dashboard:Chị Lan"
     assert refreshed == [1, 1]
     assert "Nhắc gia hạn BHYT" in await (await env.client.get("/admin/campaigns")).text()
+
+
+async def test_another_process_picks_up_edits(env: Env) -> None:
+    """Two processes on one database: an edit saved by one reaches the other's bot through its watcher."""
+    other = Runtime.build(env.runtime.settings)
+    watcher = faq_edits.EditWatcher(other.sessions, other.knowledge, load_content(), interval=3600)
+    try:
+        assert await watcher.check() is True  # first load
+        assert await watcher.check() is False  # nothing new
+        packaged = load_content().by_id["pay.vietqr"]
+        async with env.runtime.sessions() as session, session.begin():
+            faq_edits.hide_entry(session, packaged.id, "test")
+        assert await watcher.check() is True
+        assert "pay.vietqr" not in other.content.by_id and "pay.vietqr" in env.runtime.content.by_id
+    finally:
+        await other.close()
+
+
+def test_unreadable_or_foreign_edits_are_skipped() -> None:
+    packaged = load_content()
+    entry = faq_edits.entry_to_json(packaged.by_id["vneid.overview"])
+    content = faq_edits.apply_edits(packaged, {
+        "vneid.overview": {"title": "no source"},  # unreadable: the packaged entry stays
+        "pay.vietqr": {**entry, "id": "vneid.overview"},  # names another entry: skipped
+        "dvc.moi": {**entry, "id": "dvc.moi", "domain": "nowhere"},  # unknown domain: skipped
+        "dvc.rac": {**entry, "id": "dvc.rac", "domain": "dvc", "title": "Rác"},
+    })
+    assert content.by_id["vneid.overview"] == packaged.by_id["vneid.overview"]
+    assert content.by_id["pay.vietqr"] == packaged.by_id["pay.vietqr"]
+    assert "dvc.moi" not in content.by_id and content.by_id["dvc.rac"].title == "Rác"
+    assert len(content.entries) == len(packaged.entries) + 1

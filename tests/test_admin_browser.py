@@ -106,6 +106,10 @@ async def test_staff_journey_in_chromium(browser_ready: None, server: Running) -
             context = await browser.new_context(viewport=PHONE, device_scale_factor=2, accept_downloads=True,
                                                 locale="vi-VN")
             page = await context.new_page()
+            # Any script, inline style or resource the security policy blocks shows up here.
+            problems: list[str] = []
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
 
             # sign in
             await page.goto(f"{base}/admin/")
@@ -184,6 +188,7 @@ async def test_staff_journey_in_chromium(browser_ready: None, server: Running) -
             await page.set_viewport_size({"width": 1280, "height": 900})
             await page.click("nav.tabs >> text=Tổng quan")
             await page.screenshot(path=str(ARTIFACTS / "admin-8-overview-desktop.png"), full_page=True)
+            assert problems == []
             await context.close()
         finally:
             await browser.close()

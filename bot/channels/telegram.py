@@ -44,12 +44,12 @@ from telegram.error import (
     Forbidden,
     InvalidToken,
     NetworkError,
-    PTBDeprecationWarning,
     RetryAfter,
     TelegramError,
     TimedOut,
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import Delivery, Inbox, Result
 from bot.channels.markup import split, to_html, to_plain
@@ -101,8 +101,9 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, Runtim
 
 
 @dataclass(frozen=True, slots=True)
-class _Work:
-    """An update turned into what the inbox gets, plus the button press to acknowledge."""
+class Translation:
+    """What one update means: the message for the inbox (None: nobody needs to hear of it), the button press to
+    acknowledge, and the private chat that may be shown "typing…" while the answer is prepared."""
 
     incoming: Incoming | None
     callback_query_id: str | None = None
@@ -134,7 +135,10 @@ class TelegramChannel:
         # showing for five seconds after the reply.
         self._typing_after = typing_after
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        # Updates are taken while running; replies go out from initialize to shutdown, so the updates still being
+        # handled during stop() can answer.
         self._accepting = False
+        self._sending = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         self._user_locks: dict[str, asyncio.Lock] = {}
@@ -172,13 +176,16 @@ class TelegramChannel:
         self._app = app
         try:
             await app.initialize()  # getMe: a wrong token or an unreachable API stops here, loudly
+            self._sending = True
             if self.webhook_mode:
                 await self._set_webhook(app)
             await app.start()
             self._accepting = True
             if app.updater is not None:
                 await app.updater.start_polling(
-                    timeout=self._poll_timeout, allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False
+                    timeout=timedelta(seconds=self._poll_timeout),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    drop_pending_updates=False,
                 )
         except BaseException:
             self._accepting = False
@@ -220,6 +227,7 @@ class TelegramChannel:
         await self._close_app()
 
     async def _close_app(self) -> None:
+        self._sending = False
         app, self._app = self._app, None
         if app is None:
             return
@@ -360,16 +368,18 @@ class TelegramChannel:
 
     # ---- translating updates ------------------------------------------------------------------------------
 
-    def translate(self, update: Update) -> _Work:
+    def translate(self, update: Update) -> Translation:
         """What one update means for the inbox (None when nobody needs to hear about it)."""
         key = str(update.update_id)
         if update.callback_query is not None:
             return self._button(update.callback_query, key)
         if update.message is not None:
-            return _Work(self._message(update.message, key))
+            incoming = self._message(update.message, key)
+            private_text = incoming is not None and incoming.kind is Kind.TEXT and incoming.chat_id is None
+            return Translation(incoming, typing_chat=update.message.chat.id if private_text else None)
         if update.my_chat_member is not None:
-            return _Work(_membership(update.my_chat_member, key))
-        return _Work(None)  # edits, channel posts and the rest: nothing we answer
+            return Translation(_membership(update.my_chat_member, key))
+        return Translation(None)  # edits, channel posts and the rest: nothing we answer
 
     def _group_allowed(self, chat_id: int) -> bool:
         """Only the volunteers' group speaks to the bot: a group someone else added it to stays unheard."""
@@ -378,19 +388,19 @@ class TelegramChannel:
             return False
         return chat_id in (configured, self._migrated.get(configured))
 
-    def _button(self, query: CallbackQuery, key: str) -> _Work:
+    def _button(self, query: CallbackQuery, key: str) -> Translation:
         user = query.from_user
         message = query.message
         if user.is_bot or query.data is None:
-            return _Work(None, query.id)
+            return Translation(None, query.id)
         chat_id: str | None = None
         if message is not None and message.chat.type != ChatType.PRIVATE:
             if not self._group_allowed(message.chat.id):
-                return _Work(None, query.id)
+                return Translation(None, query.id)
             chat_id = str(message.chat.id)
         incoming = Incoming("telegram", str(user.id), Kind.BUTTON, text=query.data,
                             display_name=user.full_name or None, chat_id=chat_id, update_key=key)
-        return _Work(incoming, query.id)
+        return Translation(incoming, query.id)
 
     def _message(self, message: Message, key: str) -> Incoming | None:
         user = message.from_user
@@ -444,7 +454,7 @@ class TelegramChannel:
             return await self.edit(message.user_id, message.edit_message_id, message.text, message.buttons,
                                    message.row_size)
         app = self._app
-        if app is None or not app.running:
+        if app is None or not self._sending:
             return Delivery(Result.RETRY, retry_after=5.0, detail="telegram not running")
         pieces = _pieces(message.text.strip())
         if not pieces:
@@ -476,7 +486,7 @@ class TelegramChannel:
     ) -> Delivery:
         """Replace an earlier message's text and buttons (the volunteer-group post of a ticket)."""
         app = self._app
-        if app is None or not app.running:
+        if app is None or not self._sending:
             return Delivery(Result.RETRY, retry_after=5.0, detail="telegram not running")
         pieces = _pieces(text.strip())
         if not pieces:
@@ -629,7 +639,9 @@ def keyboard_for(buttons: Sequence[Button], row_size: int = 1) -> InlineKeyboard
         return None
     size = max(1, row_size)
     rendered = [
-        InlineKeyboardButton(b.title, url=b.url) if b.url else InlineKeyboardButton(b.title, callback_data=_callback_data(b))
+        InlineKeyboardButton(b.title, url=b.url)
+        if b.url
+        else InlineKeyboardButton(b.title, callback_data=_callback_data(b))
         for b in buttons
     ]
     return InlineKeyboardMarkup([rendered[i:i + size] for i in range(0, len(rendered), size)])

@@ -22,7 +22,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -557,10 +557,8 @@ async def _decode(request: web.Request) -> dict[str, Any]:
             pairs = [*pairs, *((key, value) for key, value in form.items() if isinstance(value, str))]
     for key, value in pairs:
         if isinstance(value, str) and key not in TEXT_FIELDS:
-            try:
+            with suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         params[key] = value
     return params
 

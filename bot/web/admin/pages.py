@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.store import proposals, reports, stats
 from bot.web.admin import charts
+from bot.web.admin.api import bearer_problem
 from bot.web.admin.groups import group_similar
 from bot.web.admin.state import ADMIN, COOKIE, LOGIN_COOKIE, StaffSession, quote_path, safe_next, staff_only
 from bot.web.app import RUNTIME
@@ -196,8 +197,6 @@ async def report_page(request: web.Request, staff: StaffSession) -> web.StreamRe
 
 async def report_file(request: web.Request) -> web.StreamResponse:
     """A report download: for signed-in staff, or a script with the bearer token."""
-    from bot.web.admin.api import bearer_problem
-
     dashboard = request.app[ADMIN]
     if dashboard.current(request) is None and bearer_problem(request) is not None:
         if "Authorization" in request.headers:
