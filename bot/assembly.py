@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from bot.channels.webchat import WebChat
+from bot.handoff_timers import HandoffTimers
+from bot.housekeeping import Housekeeping
+from bot.outbox import services_and_mounts as campaign_parts
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.server import Service
+from bot.store.faq_edits import EditWatcher
+from bot.web.admin import Dashboard
 from bot.web.app import Mount
+from faq.content import load_content
 
 
 def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
@@ -19,6 +25,7 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
     pipeline.add_sender(webchat.sender)
     mounts.append(webchat.mount)
 
+    # Platform SDKs are imported only when their channel is enabled.
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
 
@@ -35,19 +42,17 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
         pipeline.add_sender(zalo)
         services.append(zalo)
         mounts.append(zalo.mount)
-    from bot.outbox import services_and_mounts as campaign_parts
 
     campaign_services, campaign_mounts = campaign_parts(runtime, pipeline.senders)
     services += campaign_services
     mounts += campaign_mounts
-    from bot.web.admin import Dashboard
 
     # The dashboard tells the scheduler about campaigns created or cancelled there, as the API does.
     scheduler = next((s for s in campaign_services if s.name == "campaign-scheduler"), None)
     mounts.append(Dashboard(on_campaign_change=getattr(scheduler, "refresh", None)).mount)
-    from bot.handoff_timers import HandoffTimers
-    from bot.housekeeping import Housekeeping
 
     services.append(HandoffTimers(pipeline))
     services.append(Housekeeping(runtime))
+    # FAQ edits saved by another process reach this one within its polling interval.
+    services.append(EditWatcher(runtime.sessions, runtime.knowledge, load_content()))
     return services, mounts

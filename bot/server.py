@@ -13,7 +13,9 @@ from aiohttp import web
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import migrate
+from bot.store.faq_edits import reload as load_faq_edits
 from bot.web.app import Mount, build_app
+from faq.content import load_content
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
     runtime = Runtime.build(settings)
     await migrate.upgrade(runtime.engine)
+    # Staff edits of the FAQ (stored in the database) are in use before the first question arrives.
+    await load_faq_edits(runtime.sessions, runtime.knowledge, load_content())
     from bot.assembly import assemble
 
     services, mounts = assemble(runtime)

@@ -142,7 +142,7 @@ async def feedback(turn: Turn) -> None:
     if faq_id not in turn.services.content.by_id or value not in ("0", "1"):
         return
     helpful = value == "1"
-    await store.add_feedback(turn.session, turn.who, faq_id, helpful)
+    await store.add_feedback(turn.session, turn.who, faq_id, helpful, turn.services.now())
     if helpful:
         turn.say(turn.t(texts.FEEDBACK_THANKS))
     else:

@@ -128,8 +128,8 @@ async def last_message_id(session: AsyncSession, identity_id: int, direction: st
     return int(found or 0)
 
 
-async def add_feedback(session: AsyncSession, who: Who, faq_id: str, helpful: bool) -> None:
-    session.add(Feedback(identity_id=who.identity_id, faq_id=faq_id, helpful=helpful))
+async def add_feedback(session: AsyncSession, who: Who, faq_id: str, helpful: bool, at: datetime) -> None:
+    session.add(Feedback(identity_id=who.identity_id, faq_id=faq_id, helpful=helpful, created_at=at))
 
 
 async def subscribe(session: AsyncSession, who: Who, area: str) -> bool:

@@ -483,7 +483,9 @@ class FakeTelegram:
         if stored["_visible"] == text and stored.get("reply_markup") == params.get("reply_markup"):
             raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
                                 "markup are exactly the same as a current content and reply markup of the message")
-        stored.update(params, _visible=text, _edited=True)
+        # Like Telegram: an edit without reply_markup takes the inline keyboard away.
+        self.messages[(chat_id, message_id)] = {**params, "_method": stored["_method"], "_visible": text,
+                                                "_edited": True}
         return self._message(chat_id, message_id, text, markup)
 
     def _chat_id(self, params: dict[str, Any]) -> int:
