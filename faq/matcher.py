@@ -179,6 +179,20 @@ def _is_stop(folded: str, accented: str) -> bool:
 
 _FOLDED_SYLLABLES: Final = frozenset(fold(s) for s in VALID_TONELESS)
 
+LEAD_MIN = 1.0
+LEAD_SHARE = 0.6
+USE_PEAK = False
+PEAK_MIX = 1.0
+MASS_FLOOR = 0.0
+MASS_KNEE = 1e9
+MASS_SLOPE = 1.0
+
+
+def _effective_mass(mass: float) -> float:
+    if mass > MASS_KNEE:
+        return MASS_KNEE + (mass - MASS_KNEE) * MASS_SLOPE
+    return max(mass, MASS_FLOOR)
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -272,6 +286,7 @@ class Matcher:
     phrase_offsets: array[int]  # terms of phrasing p are phrase_terms[phrase_offsets[p]:phrase_offsets[p+1]]
     phrase_terms: array[int]
     phrase_mass: array[float]
+    peak: array[float]
     n_uni: int = field(default=0)
 
     # ------------------------------------------------------------------------------------------- build
@@ -411,6 +426,7 @@ class Matcher:
             phrase_offsets=phrase_offsets,
             phrase_terms=phrase_terms,
             phrase_mass=phrase_mass,
+            peak=array("f", [max(post_w[offsets[t]:offsets[t + 1]], default=0.0) for t in range(n_terms)]),
             n_uni=n_uni,
         )
 
@@ -556,10 +572,14 @@ class Matcher:
         idf = self.idf
         terms: list[tuple[int, float]] = [(t, idf[t] * w) for t, w in q.uni.items()]
         terms += [(t, idf[t] * w * BIGRAM_WEIGHT) for t, w in q.bi.items()]
-        mass = sum(w for _, w in terms)
+        if USE_PEAK:
+            mass = sum(w * (PEAK_MIX * self.peak[t] + 1 - PEAK_MIX) for t, w in terms)
+        else:
+            mass = sum(w for _, w in terms)
         mass += (q.unknown * UNKNOWN_WEIGHT + q.unknown_pairs * UNKNOWN_PAIR_WEIGHT) * self.unknown_idf
         if mass <= 0.0:
             return []
+        denom = _effective_mass(mass)
         offsets, docs, weights = self.offsets, self.post_docs, self.post_w
         acc: dict[int, float] = {}
         # Rarest terms first. Once BUDGET postings have been read, keep the best CANDIDATES entries and let
@@ -613,10 +633,10 @@ class Matcher:
                     for t in pt[po[p] : po[p + 1]]:
                         common += qw.get(t, 0.0)
                     if common > 0.0:
-                        near = max(near, common / (mass + pm[p] - common))
-            score = (1.0 - NEAR_WEIGHT) * v / mass + NEAR_WEIGHT * near
+                        near = max(near, common / (denom + pm[p] - common))
+            score = (1.0 - NEAR_WEIGHT) * v / denom + NEAR_WEIGHT * near
             if any(not self._mentions(subject, d) for subject in q.foreign):
-                score = min(score, v / mass)  # the nearest phrasing must not undo the penalty
+                score = min(score, v / denom)  # the nearest phrasing must not undo the penalty
             blended.append((score, d))
         blended.sort(key=lambda sd: (-sd[0], sd[1]))
         return blended[:limit]
@@ -632,7 +652,7 @@ class Matcher:
         second = candidates[1].score if len(candidates) > 1 else 0.0
         if best >= ANSWER_MIN and (second < ANSWER_LEAD * best or best - second >= ANSWER_GAP):
             return Match(query, "answer", candidates[0].faq_id, best, candidates)
-        if best >= CLARIFY_MIN:
+        if best >= CLARIFY_MIN or (best >= LEAD_MIN and second <= LEAD_SHARE * best):
             close = [c.faq_id for c in candidates if c.score >= CLARIFY_SHARE * best]
             if len(close) < 2 and len(candidates) > 1:
                 close = [c.faq_id for c in candidates[:2]]

@@ -106,6 +106,7 @@ class _Rule:
     method: str | None  # None: any method
     chat_id: int | None  # None: any chat
     remaining: int | None  # None: until cleared
+    skip: int = 0  # matching calls that go through first
 
 
 class ApiError(Exception):
@@ -289,9 +290,10 @@ class FakeTelegram:
         self._arrived.set()
         return int(update["update_id"])
 
-    def fail_next(self, fault: Fault, method: str | None = None, times: int = 1) -> None:
-        """The next `times` calls (of `method`, or of any method) answer with `fault`."""
-        self._rules.append(_Rule(fault, method, None, times))
+    def fail_next(self, fault: Fault, method: str | None = None, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls (of `method`, or of any method) answer with `fault`, once `after` such calls
+        have gone through normally."""
+        self._rules.append(_Rule(fault, method, None, times, after))
 
     def fail_chat(self, chat_id: int, fault: Fault, method: str | None = None, times: int | None = None) -> None:
         """Calls addressed to `chat_id` answer with `fault`, `times` times or until `clear_faults()`."""
@@ -383,6 +385,9 @@ class FakeTelegram:
             if rule.method is not None and rule.method != method:
                 continue
             if rule.chat_id is not None and (method not in CHAT_METHODS or chat != rule.chat_id):
+                continue
+            if rule.skip > 0:
+                rule.skip -= 1
                 continue
             if rule.remaining is not None:
                 rule.remaining -= 1
