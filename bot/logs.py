@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +29,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# A Telegram bot token ("123456:AA…"): libraries log request URLs that contain it.
+_BOT_TOKEN = re.compile(r"\d{6,}:[A-Za-z0-9_-]{30,}")
+
+
 def redact(text: str) -> str:
-    """Defence in depth: we never log message texts, but a library error might quote one."""
-    return mask_secrets(text).text if any(c.isdigit() for c in text) or "pass" in text.lower() else text
+    """Defence in depth: we never log message texts or tokens, but a library error might quote one."""
+    if not any(c.isdigit() for c in text) and "pass" not in text.lower():
+        return text
+    return mask_secrets(_BOT_TOKEN.sub("<bot-token>", text)).text
 
 
 class RedactingFormatter(logging.Formatter):
@@ -48,5 +55,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter at INFO (every HTTP request PTB makes) drowns what an operator needs.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "telegram.ext"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "telegram"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

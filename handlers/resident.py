@@ -67,7 +67,9 @@ def not_a_command(turn: Turn) -> bool:
 
 @router.on(kind(Kind.FOLLOW))
 async def followed(turn: Turn) -> None:
-    turn.say(turn.t(texts.GREETING), main_menu(turn))
+    # On Telegram the client sends /start right after (un)blocking: greeting here too would say it twice.
+    if turn.incoming.channel != "telegram":
+        turn.say(turn.t(texts.GREETING), main_menu(turn))
 
 
 @router.on(kind(Kind.UNFOLLOW))

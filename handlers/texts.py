@@ -84,6 +84,11 @@ MEDIA = {
     "video": "Tôi chưa xem được video.",
     "file": "Tôi chưa mở được tệp đính kèm.",
     "location": "Tôi chưa đọc được vị trí.",
+    "audio": "Tôi chưa nghe được tệp âm thanh.",
+    "contact": "Tôi chưa đọc được danh bạ gửi kèm.",
+    "gif": "Tôi chưa xem được ảnh động.",
+    "poll": "Tôi chưa đọc được cuộc bình chọn.",
+    "dice": "Tôi chưa hiểu được biểu tượng này.",
 }
 MEDIA_DEFAULT = "Tôi chưa đọc được loại tin nhắn này."
 MEDIA_HINT = (

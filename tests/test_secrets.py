@@ -51,3 +51,10 @@ def test_never_raises_and_never_grows_a_secret(text: str) -> None:
     masked = mask_secrets(text)
     assert isinstance(masked.text, str)
     assert mask_secrets(masked.text).text == masked.text or masked.found
+
+
+def test_links_keep_their_ampersands_in_html() -> None:
+    from bot.channels.markup import to_html
+
+    html = to_html("Xem https://dichvucong.gov.vn/p/home?a=1&b=2 nhé")
+    assert 'href="https://dichvucong.gov.vn/p/home?a=1&amp;b=2"' in html

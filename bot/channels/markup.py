@@ -19,7 +19,8 @@ def to_html(text: str, *, links: bool = True) -> str:
     escaped = html.escape(text, quote=False)
     escaped = _BOLD.sub(r"<b>\1</b>", escaped)
     if links:
-        escaped = _URL.sub(lambda m: f'<a href="{html.escape(m.group(0))}">{m.group(0)}</a>', escaped)
+        # The text is escaped already (the URL pattern stops at quotes): escaping again would break "&".
+        escaped = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
     return escaped
 
 
