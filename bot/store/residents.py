@@ -25,6 +25,7 @@ from bot.store.models import (
 
 # last_seen_at feeds reports by day; refreshing it on every message would be a write per message for nothing.
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)
+LAST_INBOUND_GRANULARITY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +38,33 @@ class Who:
     external_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Everything the pipeline needs about the sender of one message, read in one query."""
+
+    who: Who
+    conversation: Conversation
+    open_ticket_id: int | None
+
+
 async def identify(
     session: AsyncSession, channel: str, external_id: str, display_name: str | None, at: datetime
-) -> Who:
-    """Find or create the identity (and its resident) and note that they just wrote to us."""
+) -> Arrival:
+    """Find or create the identity (with its resident and dialogue state) and note that they just wrote to us.
+
+    One query reads the identity, the resident's last visit, the dialogue state and any open ticket: this runs
+    for every inbound message, and on SQLite each round trip costs more than the work itself."""
+    open_ticket_id = (
+        select(Ticket.id)
+        .where(Ticket.resident_id == Identity.resident_id, Ticket.status != "closed")
+        .limit(1)
+        .scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(Identity, Resident.last_seen_at)
+            select(Identity, Resident.last_seen_at, Conversation, open_ticket_id)
             .join(Resident, Resident.id == Identity.resident_id)
+            .outerjoin(Conversation, Conversation.identity_id == Identity.id)
             .where(Identity.channel == channel, Identity.external_id == external_id)
         )
     ).first()
@@ -53,15 +73,21 @@ async def identify(
         identity = Identity(resident=resident, channel=channel, external_id=external_id, last_inbound_at=at)
         session.add(identity)
         await session.flush()
-        return Who(identity.resident_id, identity.id, channel, external_id)
-    identity, last_seen = row
-    identity.active = True
-    identity.last_inbound_at = at
+        conversation = Conversation(identity_id=identity.id, state="idle", data={})
+        session.add(conversation)
+        return Arrival(Who(identity.resident_id, identity.id, channel, external_id), conversation, None)
+    identity, last_seen, conversation, ticket_id = row
+    if not identity.active:
+        identity.active = True
+    # Zalo's reply window is counted in hours: the minute is precise enough, and saves a write per message.
+    if identity.last_inbound_at is None or at - identity.last_inbound_at > LAST_INBOUND_GRANULARITY:
+        identity.last_inbound_at = at
     if at - last_seen > LAST_SEEN_GRANULARITY:
-        await session.execute(
-            update(Resident).where(Resident.id == identity.resident_id).values(last_seen_at=at)
-        )
-    return Who(identity.resident_id, identity.id, channel, external_id)
+        await session.execute(update(Resident).where(Resident.id == identity.resident_id).values(last_seen_at=at))
+    if conversation is None:
+        conversation = Conversation(identity_id=identity.id, state="idle", data={})
+        session.add(conversation)
+    return Arrival(Who(identity.resident_id, identity.id, channel, external_id), conversation, ticket_id)
 
 
 async def record_update(session: AsyncSession, channel: str, key: str, at: datetime) -> bool:
@@ -87,14 +113,6 @@ async def deactivate(session: AsyncSession, channel: str, external_id: str) -> N
     await session.execute(
         update(Identity).where(Identity.channel == channel, Identity.external_id == external_id).values(active=False)
     )
-
-
-async def load_state(session: AsyncSession, identity_id: int) -> Conversation:
-    conversation = await session.scalar(select(Conversation).where(Conversation.identity_id == identity_id))
-    if conversation is None:
-        conversation = Conversation(identity_id=identity_id, state="idle", data={})
-        session.add(conversation)
-    return conversation
 
 
 def add_message(session: AsyncSession, **fields: Any) -> None:
