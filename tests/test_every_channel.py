@@ -126,7 +126,9 @@ async def test_the_same_conversation_on_every_channel(running: Running, tmp_path
 
     async with running.runtime.sessions() as session:
         voted = set(await session.scalars(
-            select(Identity.channel).join(Feedback, Feedback.identity_id == Identity.id).where(Feedback.faq_id == FAQ_ID)
+            select(Identity.channel)
+            .join(Feedback, Feedback.identity_id == Identity.id)
+            .where(Feedback.faq_id == FAQ_ID)
         ))
     assert voted == {"telegram", "zalo", "web"}
     # Telegram got the answer's buttons as an inline keyboard, Zalo as at most five short buttons
