@@ -21,6 +21,7 @@ import html
 import itertools
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -258,6 +259,11 @@ class FakeTelegram:
     webhook: dict[str, Any] = field(default_factory=dict)
     commands: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    # Enforce Telegram's limits on sendMessage like the real flood control: more than `flood_limit` messages in
+    # any second, or two to one chat within `chat_interval` seconds, are refused with 429 (retry_after 1).
+    flood_limit: float | None = None
+    chat_interval: float | None = None
+    flood_refusals: int = 0
 
     def __post_init__(self) -> None:
         self.updates = Updates()
@@ -267,6 +273,8 @@ class FakeTelegram:
         self._rules: list[_Rule] = []
         self._message_ids = itertools.count(1)
         self._closing = False
+        self._accepted: deque[float] = deque()
+        self._chat_last: dict[Any, float] = {}
 
     # ---- driving it -----------------------------------------------------------------------------------------
 
@@ -362,6 +370,8 @@ class FakeTelegram:
         if handler is None:
             return _error(404, "Not Found")
         fault = self._fault(method, params)
+        if fault is None and method == "sendMessage":
+            fault = self._flood(params)
         if fault is not None and fault.status != 200:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -378,6 +388,22 @@ class FakeTelegram:
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)  # already done; only the answer is late
         return web.json_response({"ok": True, "result": result})
+
+    def _flood(self, params: dict[str, Any]) -> Fault | None:
+        now = time.monotonic()
+        recent = self._accepted
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        chat = params.get("chat_id")
+        too_fast = self.flood_limit is not None and len(recent) >= self.flood_limit
+        chat_busy = (self.chat_interval is not None
+                     and now - self._chat_last.get(chat, float("-inf")) < self.chat_interval)
+        if too_fast or chat_busy:
+            self.flood_refusals += 1
+            return Fault.rate_limited(1)
+        recent.append(now)
+        self._chat_last[chat] = now
+        return None
 
     def _fault(self, method: str, params: dict[str, Any]) -> Fault | None:
         chat = params.get("chat_id")
