@@ -149,6 +149,26 @@ def _canonical(token: str) -> str | None:
     return bare[:pos] + TONED_VOWEL[(bare[pos], tone)] + bare[pos + 1 :]
 
 
+def _canonical_spellings() -> frozenset[str]:
+    """Every syllable already in our one spelling (what `_canonical` maps to itself), for a fast path."""
+    out: set[str] = set()
+    for bare in VALID_TONELESS:
+        if bare[-1] == "i" and bare[:-1] in _IY_INITIALS:
+            continue  # spelled with y
+        out.add(bare)
+        pos = _tone_position(bare)
+        if pos < 0:
+            continue
+        for tone in range(1, 6):
+            if tone in (2, 3, 4) and bare.endswith(STOP_FINALS):
+                continue
+            out.add(bare[:pos] + TONED_VOWEL[(bare[pos], tone)] + bare[pos + 1 :])
+    return frozenset(out)
+
+
+_CANONICAL: Final = _canonical_spellings()
+
+
 def is_syllable(token: str) -> bool:
     """True when `token` (lower case, NFC) is a well-formed Vietnamese syllable, with or without tone."""
     return _canonical(token) is not None
@@ -387,6 +407,8 @@ _TOKEN_RE: Final = re.compile(
     r"|(?P<word>\w+)"
     r"|(?P<stop>[.?!,;:…]+)"
 )
+# Without "." or "/" no URL or e-mail address can match: the same tokens from a cheaper expression.
+_PLAIN_TOKEN_RE: Final = re.compile(r"(?P<num>\d+(?:[.,/:-]\d+)+)|(?P<word>\w+)|(?P<stop>[.?!,;:…]+)")
 _REPEAT_RE: Final = re.compile(r"([^\W\d_])\1{2,}")
 _LICENCE_RE: Final = re.compile(r"[a-f][0-9]")
 _NUM_UNIT_RE: Final = re.compile(r"(\d+)([^\W\d_]+)")
@@ -398,6 +420,8 @@ def _word(token: str) -> tuple[str, ...]:
     exp = ABBREVIATIONS.get(token)
     if exp is not None:
         return exp
+    if token in _CANONICAL:  # the common case: a real syllable in our spelling (no repeats, nothing to decode)
+        return (token,)
     if len(token) > 2:
         token = _REPEAT_RE.sub(r"\1", token)  # "hôngggg" → "hông"
         exp = ABBREVIATIONS.get(token)
@@ -436,7 +460,8 @@ def _word(token: str) -> tuple[str, ...]:
 def _tokens(text: str) -> list[str]:
     kept: list[str] = []
     boundary_after: list[bool] = []
-    for m in _TOKEN_RE.finditer(text):
+    pattern = _TOKEN_RE if "." in text or "/" in text else _PLAIN_TOKEN_RE
+    for m in pattern.finditer(text):
         kind = m.lastgroup
         value = m.group(0)
         if kind == "stop":

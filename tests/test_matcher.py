@@ -81,6 +81,57 @@ def test_out_of_scope_is_escalated(matcher: Matcher, question: str) -> None:
     assert matcher.match(question).decision == "escalate"
 
 
+@pytest.mark.parametrize(
+    "question",
+    # Small talk typed without diacritics: a few common syllables that happen to occur in some entry.
+    ["hom qua ngu ngon khong", "troi dep qua", "may gio roi", "cam on nhieu", "chao buoi sang"],
+)
+def test_tiny_unaccented_small_talk_is_not_answered(matcher: Matcher, question: str) -> None:
+    assert matcher.match(question).decision == "escalate"
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [
+        (
+            "Chào mấy cô chú, tui lớn tuổi rồi, tay chân run, hồi bữa con cháu cài giùm cái VNeID, giờ tui quên mất "
+            "mật khẩu đăng nhập vô hổng được, mấy đứa nhỏ đi làm hết rồi, lấy lại làm sao?",
+            "vneid.password.forgot",
+        ),
+        (
+            "Nhà tui có đứa em họ dưới quê lên ở nhờ chừng mươi bữa để đi khám bệnh, nghe nói phải khai báo với công "
+            "an khu vực, mần trên cái app VNeID được không hay phải chạy lên phường?",
+            "vneid.residence.luu-tru",
+        ),
+        (
+            "Cho chú hỏi nghen, bữa trước chú đi chợ thì làm rớt đâu mất cái điện thoại, trong đó có cài VNeID, chú "
+            "sợ người ta lượm được rồi vô coi giấy tờ, giờ khóa lại sao con?",
+            "vneid.account.lock",
+        ),
+    ],
+)
+def test_long_chatty_question_with_a_clear_winner_is_not_escalated(
+    matcher: Matcher, question: str, faq_id: str
+) -> None:
+    # Most words are chatter; the few telling ones point to one entry, which must at least be offered.
+    m = matcher.match(question)
+    assert m.decision in ("answer", "clarify")
+    assert m.faq_id == faq_id
+    assert m.decision == "answer" or faq_id in m.choices
+
+
+def test_chatter_does_not_dilute_a_clear_question(matcher: Matcher) -> None:
+    plain = matcher.match("quên mật khẩu vneid")
+    chatty = matcher.match(
+        "Dạ cho con hỏi chút xíu nghen, hồi sáng con mở điện thoại ra thì quên mật khẩu vneid, mấy bữa nay bận quá "
+        "nên chưa hỏi ai"
+    )
+    assert plain.decision == "answer" and plain.faq_id == "vneid.password.forgot"
+    # "điện thoại" is a real (if incidental) topic word, so the chatty one may hesitate, but never gives up.
+    assert chatty.decision != "escalate"
+    assert "vneid.password.forgot" in {chatty.faq_id, *chatty.choices}
+
+
 def test_json_contract(matcher: Matcher) -> None:
     out = matcher.match("dang ky tam tru online").to_json()
     assert list(out) == ["query", "decision", "faq_id", "score", "candidates"]
@@ -112,16 +163,12 @@ def _check(path: Path, matcher: Matcher, top1: float, resolved: float, wrong: fl
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared/eval/dev.jsonl not found")
 def test_dev_set_no_regression(matcher: Matcher) -> None:
-    # The levels reached now (see the issue note); a change that lowers any of them fails here.
-    _check(DEV, matcher, top1=0.95, resolved=0.96, wrong=0.01, oos=0.95, style=0.90)
+    # The levels reached now (top-1 0.953, resolved 0.979, no wrong answer, every out-of-scope question escalated,
+    # weakest style 0.912 top-1); a change that lowers any of them fails here.
+    _check(DEV, matcher, top1=0.95, resolved=0.975, wrong=0.0, oos=1.0, style=0.91)
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared/eval/dev.jsonl not found")
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 bars not all met yet: resolved 0.964 < 0.97 (in-scope questions escalated with the right "
-    "entry ranked first but scored below the escalation threshold)",
-)
 def test_dev_set_meets_the_bars(matcher: Matcher) -> None:
     _check(DEV, matcher, top1=0.95, resolved=0.97, wrong=0.01, oos=0.90, style=0.90)
 

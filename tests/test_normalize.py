@@ -136,3 +136,28 @@ def test_nfc_and_nfd_give_the_same_result(text: str) -> None:
     assert normalize(unicodedata.normalize("NFD", text)) == n
     assert normalize(unicodedata.normalize("NFC", text)) == n
     assert normalize(n.accented) == n
+
+
+def test_fast_path_table_holds_only_fixed_points() -> None:
+    # The table of syllables already in our spelling lets `_word` skip the slow checks (after the abbreviation
+    # table, which still comes first): each of its members must be exactly what the slow path makes of it.
+    from faq.normalize import _CANONICAL, _REPEAT_RE, _canonical
+
+    assert len(_CANONICAL) > 10_000
+    for word in _CANONICAL:
+        assert _canonical(word) == word
+        assert not _REPEAT_RE.search(word)  # so skipping the repeated-letter repair changes nothing
+
+
+_PLAIN = st.text(alphabet=st.sampled_from(list("abcdđeghiklmnopqrstuvxyáàảãạâấầêếềôốồơớờưứừ0123456789 ,?!:;-…")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PLAIN)
+def test_cheap_token_expression_gives_the_same_tokens(text: str) -> None:
+    # Text without "." or "/" is tokenised with a cheaper expression; it must find the very same tokens.
+    from faq.normalize import _PLAIN_TOKEN_RE, _TOKEN_RE
+
+    full = [(m.lastgroup, m.group(0)) for m in _TOKEN_RE.finditer(text)]
+    plain = [(m.lastgroup, m.group(0)) for m in _PLAIN_TOKEN_RE.finditer(text)]
+    assert full == plain
