@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.settings import Settings
+    from bot.store.models import Identity
 
 CLI_ACTOR = "cli"
 
@@ -309,19 +310,31 @@ def _faq_decide(args: argparse.Namespace) -> int:
     return _in_session(work)
 
 
+async def _identity_or_complain(session: AsyncSession, address: str) -> Identity | int:
+    """The identity behind "channel:user_id", or the exit code after telling the operator why not."""
+    from bot.store import residents, roles
+
+    try:
+        channel, user_id = roles.parse_address(address)
+    except ValueError as exc:
+        print(f"Lỗi: {exc}", file=sys.stderr)
+        return 2
+    identity = await residents.find_identity(session, channel, user_id)
+    if identity is None:
+        print(f"Không có dữ liệu nào của {address}", file=sys.stderr)
+        return 1
+    return identity
+
+
 def _resident_export(args: argparse.Namespace) -> int:
-    from bot.store import audit, privacy, roles
+    from bot.store import audit, privacy
 
     async def work(session: AsyncSession) -> int:
-        try:
-            channel, user_id = roles.parse_address(args.address)
-        except ValueError as exc:
-            print(f"Lỗi: {exc}", file=sys.stderr)
-            return 2
-        data = await privacy.export_resident(session, channel, user_id)
-        if data is None:
-            print(f"Không có dữ liệu nào của {args.address}", file=sys.stderr)
-            return 1
+        identity = await _identity_or_complain(session, args.address)
+        if isinstance(identity, int):
+            return identity
+        data = await privacy.export_resident(session, identity.channel, identity.external_id)
+        assert data is not None
         audit.record(session, CLI_ACTOR, "resident.export", args.address)
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
@@ -330,18 +343,12 @@ def _resident_export(args: argparse.Namespace) -> int:
 
 
 def _resident_erase(args: argparse.Namespace) -> int:
-    from bot.store import audit, residents, roles
+    from bot.store import audit, residents
 
     async def work(session: AsyncSession) -> int:
-        try:
-            channel, user_id = roles.parse_address(args.address)
-        except ValueError as exc:
-            print(f"Lỗi: {exc}", file=sys.stderr)
-            return 2
-        identity = await residents.find_identity(session, channel, user_id)
-        if identity is None:
-            print(f"Không có dữ liệu nào của {args.address}", file=sys.stderr)
-            return 1
+        identity = await _identity_or_complain(session, args.address)
+        if isinstance(identity, int):
+            return identity
         await residents.erase_resident(session, identity.resident_id)
         audit.record(session, CLI_ACTOR, "resident.erase", args.address)
         print(f"Đã xoá toàn bộ dữ liệu của {args.address}")

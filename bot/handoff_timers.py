@@ -9,13 +9,12 @@ Out of hours nothing fires: a question asked at night waits for the morning, as 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
 from sqlalchemy import select
 
+from bot.periodic import Periodic
 from bot.pipeline import Pipeline
 from bot.store import audit, tickets
 from bot.store.models import Ticket
@@ -26,34 +25,19 @@ from handlers.messages import Button, Outgoing
 log = logging.getLogger(__name__)
 
 
-class HandoffTimers:
+class HandoffTimers(Periodic):
     name = "handoff-timers"
 
     def __init__(self, pipeline: Pipeline, interval: float = 30.0) -> None:
+        super().__init__(interval)
         self.pipeline = pipeline
         self.runtime = pipeline.runtime
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
         settings = self.runtime.settings
         self.hours = WorkingHours.parse(settings.working_hours, settings.working_days, settings.timezone,
                                         settings.holidays)
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("handoff sweep failed")
-            await asyncio.sleep(self.interval)
+    async def tick(self) -> list[Outgoing]:
+        return await self.sweep()
 
     def _working_minutes_since(self, start: datetime, now: datetime) -> float:
         """Minutes of working time between `start` and `now` (a night or a Sunday does not count)."""

@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from bot.periodic import Periodic
 from bot.runtime import Runtime
 from bot.store.privacy import apply_retention
 
 log = logging.getLogger(__name__)
 
 
-class Housekeeping:
+class Housekeeping(Periodic):
     name = "housekeeping"
 
     def __init__(self, runtime: Runtime, interval: float = 3600.0) -> None:
+        super().__init__(interval)
         self.runtime = runtime
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def tick(self) -> dict[str, int]:
+        return await self.run_once()
 
     async def run_once(self) -> dict[str, int]:
         async with self.runtime.sessions() as session, session.begin():
             counts = await apply_retention(session, self.runtime.now(), self.runtime.settings.retention_days)
         log.info("retention applied", extra=counts)
         return counts
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("housekeeping failed")
-            await asyncio.sleep(self.interval)

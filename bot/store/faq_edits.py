@@ -8,8 +8,6 @@ packaged version, or gone if the entry was new). `effective_content` builds the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.knowledge import Knowledge
+from bot.periodic import Periodic
 from bot.store import audit
 from bot.store.models import FaqEdit
 from faq.content import MAX_ANSWER, MAX_QUESTIONS, MAX_SHORT, Content, Domain, Entry, Source
@@ -223,7 +222,7 @@ async def reload(sessions: async_sessionmaker[AsyncSession], knowledge: Knowledg
     return newest
 
 
-class EditWatcher:
+class EditWatcher(Periodic):
     """Picks up edits saved by another process (several processes behind a load balancer): every `interval`
     seconds it compares the newest edit id with the one it loaded, and reloads when they differ."""
 
@@ -231,12 +230,11 @@ class EditWatcher:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], knowledge: Knowledge, packaged: Content,
                  interval: float = 30.0) -> None:
+        super().__init__(interval)
         self.sessions = sessions
         self.knowledge = knowledge
         self.packaged = packaged
-        self.interval = interval
         self.loaded = -1
-        self._task: asyncio.Task[None] | None = None
 
     async def check(self) -> bool:
         """Reload if anything changed; True when it did."""
@@ -247,20 +245,5 @@ class EditWatcher:
         self.loaded = await reload(self.sessions, self.knowledge, self.packaged)
         return True
 
-    async def start(self) -> None:
-        await self.check()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except Exception:  # a database hiccup: keep the current knowledge and try again later
-                log.exception("FAQ edit check failed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def tick(self) -> bool:
+        return await self.check()
