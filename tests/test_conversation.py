@@ -15,7 +15,7 @@ from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import migrate
-from bot.store.models import Base, Feedback, Identity, Message, ProcessedUpdate, Subscription, Ticket
+from bot.store.models import AuditEntry, Base, Feedback, Identity, Message, ProcessedUpdate, Subscription, Ticket
 from handlers.messages import Incoming, Kind, Outgoing
 from handlers.router import Router
 
@@ -173,6 +173,9 @@ async def test_erasure_needs_confirmation_and_then_leaves_nothing(bot: Bot) -> N
         if model.name in ("residents", "identities", "messages", "feedback", "subscriptions", "tickets",
                           "conversations"):
             assert await bot.count(model) == 0, model.name
+    # the audit log keeps what staff and volunteers did, but not the erased resident's address
+    assert await bot.count(AuditEntry) >= 1
+    assert await bot.count(AuditEntry, AuditEntry.actor == "zalo:u1") == 0
 
 
 async def test_media_gets_a_kind_answer(bot: Bot) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.channels.telegram import MalformedUpdate
 from bot.channels.zalo import MalformedEvent, parse_event
 from faq.content import load_content
 from faq.matcher import Matcher
@@ -89,3 +90,65 @@ def test_zalo_parser_only_accepts_or_refuses_cleanly(body: dict[str, Any]) -> No
         return
     if incoming is not None:
         assert incoming.channel == "zalo" and incoming.user_id and isinstance(incoming.text, str)
+
+
+telegram_users = st.fixed_dictionaries(
+    {"id": st.integers(1, 2**40), "is_bot": st.booleans(), "first_name": st.text(max_size=20)},
+    optional={"last_name": st.text(max_size=20), "username": st.text(max_size=20)},
+)
+telegram_chats = st.fixed_dictionaries(
+    {"id": st.integers(-(2**40), 2**40), "type": st.sampled_from(["private", "group", "supergroup", "channel"])},
+)
+telegram_messages = st.fixed_dictionaries(
+    {"message_id": st.integers(1, 2**31), "date": st.integers(0, 2**31), "chat": telegram_chats},
+    optional={"from": telegram_users, "text": any_text, "caption": any_text,
+              "photo": st.lists(st.fixed_dictionaries({"file_id": st.text(max_size=8),
+                                                       "file_unique_id": st.text(max_size=8),
+                                                       "width": st.integers(1, 99), "height": st.integers(1, 99)}),
+                                max_size=2),
+              "sticker": json_values, "voice": json_values, "location": json_values},
+)
+telegram_updates = st.fixed_dictionaries(
+    {"update_id": st.integers(0, 2**31)},
+    optional={
+        "message": telegram_messages | json_values,
+        "callback_query": st.fixed_dictionaries(
+            {"id": st.text(max_size=10), "from": telegram_users, "chat_instance": st.text(max_size=5)},
+            optional={"data": st.text(max_size=70), "message": telegram_messages},
+        ) | json_values,
+        "my_chat_member": json_values,
+        "edited_message": json_values,
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def telegram_channel() -> Any:
+    from bot.channels.telegram import TelegramChannel
+    from bot.metrics import Metrics
+    from bot.settings import load_settings
+
+    class NoInbox:
+        async def receive(self, incoming: Any) -> list[Any]:
+            return []
+
+    settings = load_settings(TELEGRAM_BOT_TOKEN="123456:" + "A" * 35, TELEGRAM_API_URL="http://127.0.0.1:9/bot")
+    return TelegramChannel(settings, NoInbox(), Metrics())
+
+
+@FUZZ
+@given(telegram_updates)
+def test_telegram_update_translation_accepts_or_refuses_cleanly(telegram_channel: Any, data: dict[str, Any]) -> None:
+    from telegram import Bot, Update
+
+    try:
+        update = Update.de_json(data, Bot("123456:" + "A" * 35))
+    except Exception:
+        return  # the webhook answers 400: not an update
+    try:
+        work = telegram_channel.translate(update)
+    except MalformedUpdate:
+        return  # the webhook answers 400 for this one too
+    if work.incoming is not None:
+        assert work.incoming.channel == "telegram" and work.incoming.user_id
+        assert isinstance(work.incoming.text, str)

@@ -597,3 +597,9 @@ async def test_the_fake_refuses_what_telegram_refuses(fake: FakeTelegram) -> Non
             assert response.status == 200
         async with http.post(f"{fake.api_url}0:bad/getMe") as response:
             assert response.status == 401
+
+
+async def test_an_update_missing_what_telegram_always_sends_is_400(webhook: Webhook) -> None:
+    # Found by the fuzzer: PTB builds a ChatMemberUpdated from {} that our translation cannot read.
+    assert await webhook.post(None, raw=b'{"update_id": 9, "my_chat_member": {}}') == 400
+    assert await webhook.settled() == []

@@ -301,9 +301,10 @@ class TelegramChannel:
             return self._malformed("not an update")
         try:
             update = Update.de_json(data, self._app.bot)
+            work = self.translate(update)  # refused here, with a 400, when it cannot be understood
         except Exception:
             return self._malformed("not an update")
-        self._accept(update)
+        self._accept(update, work)
         return web.Response(status=200)
 
     def _refuse(self, status: int, reason: str) -> web.Response:
@@ -325,14 +326,15 @@ class TelegramChannel:
         log.error("telegram update failed in PTB", exc_info=error,
                   extra={"update_id": getattr(update, "update_id", None)})
 
-    def _accept(self, update: Update) -> None:
-        """Translate and schedule; never raises, never waits."""
-        try:
-            work = self.translate(update)
-        except Exception:
-            log.exception("telegram update not understood", extra={"update_id": update.update_id})
-            self.metrics.updates.labels(self.channel, "error").inc()
-            return
+    def _accept(self, update: Update, work: Translation | None = None) -> None:
+        """Translate (unless the webhook already did) and schedule; never raises, never waits."""
+        if work is None:
+            try:
+                work = self.translate(update)
+            except Exception:
+                log.exception("telegram update not understood", extra={"update_id": update.update_id})
+                self.metrics.updates.labels(self.channel, "error").inc()
+                return
         if work.callback_query_id is not None:
             # The spinner on the pressed button stops now, not after the user's earlier messages are handled.
             self._track(self._answer_callback(work.callback_query_id), f"telegram:answer:{update.update_id}")
@@ -385,7 +387,16 @@ class TelegramChannel:
     # ---- translating updates ------------------------------------------------------------------------------
 
     def translate(self, update: Update) -> Translation:
-        """What one update means for the inbox (None when nobody needs to hear about it)."""
+        """What one update means for the inbox (None when nobody needs to hear about it).
+
+        PTB builds objects from whatever JSON it is given; an update missing the fields Telegram always sends
+        raises `MalformedUpdate` here, so the webhook can answer 400."""
+        try:
+            return self._translate(update)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            raise MalformedUpdate(f"update {update.update_id}: {type(exc).__name__}") from exc
+
+    def _translate(self, update: Update) -> Translation:
         key = str(update.update_id)
         if update.callback_query is not None:
             return self._button(update.callback_query, key)
@@ -660,6 +671,10 @@ class AiohttpRequest(BaseRequest):
             except aiohttp.ClientError as exc:
                 raise NetworkError(_describe(exc)) from None
         raise AssertionError("unreachable")
+
+
+class MalformedUpdate(ValueError):
+    """An update that parsed as JSON but lacks what Telegram always sends."""
 
 
 class RequestNotSent(NetworkError):

@@ -13,7 +13,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import (
+    AuditEntry,
     Conversation,
+    FaqProposal,
     Feedback,
     Identity,
     Message,
@@ -26,6 +28,7 @@ from bot.store.models import (
 # last_seen_at feeds reports by day; refreshing it on every message would be a write per message for nothing.
 LAST_SEEN_GRANULARITY = timedelta(minutes=10)
 LAST_INBOUND_GRANULARITY = timedelta(minutes=1)
+ERASED_MARK = "(đã xoá theo yêu cầu)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +181,26 @@ async def open_ticket(session: AsyncSession, who: Who) -> Ticket | None:
 
 
 async def erase_resident(session: AsyncSession, resident_id: int) -> None:
-    """Delete the resident and, by cascade, every row that holds their data."""
-    # Foreign keys cascade from residents to identities and from there to every table (PRAGMA foreign_keys on
-    # SQLite); a Core delete lets the database do it in one statement.
+    """Delete the resident and every row that holds their data.
+
+    Foreign keys cascade from residents to identities and from there to every table (PRAGMA foreign_keys on
+    SQLite), so one Core delete does most of it. Two places keep a trace that is not theirs to delete: the audit
+    log (staff actions must stay accountable) and volunteers' FAQ proposals; there the resident's address and
+    words are replaced, not the rows removed."""
+    addresses = [
+        f"{channel}:{external_id}"
+        for channel, external_id in (
+            await session.execute(
+                select(Identity.channel, Identity.external_id).where(Identity.resident_id == resident_id)
+            )
+        ).all()
+    ]
+    ticket_ids = list(await session.scalars(select(Ticket.id).where(Ticket.resident_id == resident_id)))
+    if ticket_ids:
+        await session.execute(
+            update(FaqProposal).where(FaqProposal.ticket_id.in_(ticket_ids)).values(question=ERASED_MARK)
+        )
+    if addresses:
+        await session.execute(update(AuditEntry).where(AuditEntry.actor.in_(addresses)).values(actor=ERASED_MARK))
+        await session.execute(update(AuditEntry).where(AuditEntry.target.in_(addresses)).values(target=ERASED_MARK))
     await session.execute(delete(Resident).where(Resident.id == resident_id))
