@@ -38,8 +38,13 @@ def register(commands: Any) -> None:
     create.add_argument("--until", help="ngày giờ kết thúc lịch lặp (ISO-8601)")
     create.add_argument("--link-url")
     create.add_argument("--link-title")
-    create.add_argument("--author", default=CLI_ACTOR, help="người nhận báo cáo, ví dụ telegram:123456")
+    create.add_argument("--author", default=CLI_ACTOR,
+                        help="người nhận bản xem trước và báo cáo, ví dụ telegram:123456")
+    create.add_argument("--draft", action="store_true", help="chỉ lưu nháp (và gửi bản xem trước); gửi bằng schedule")
     create.set_defaults(run=_create)
+    schedule = campaign.add_parser("schedule", help="đưa một bản nháp vào lịch gửi")
+    schedule.add_argument("campaign_id", type=int)
+    schedule.set_defaults(run=_schedule)
     campaign.add_parser("list", help="liệt kê chiến dịch").set_defaults(run=_list)
     show = campaign.add_parser("show", help="trạng thái và số liệu gửi của một chiến dịch")
     show.add_argument("campaign_id", type=int)
@@ -100,12 +105,31 @@ def _create(args: argparse.Namespace) -> int:
                 recurrence=args.recurrence, until=parse_time(args.until, zone, "--until"),
                 link_url=args.link_url, link_title=args.link_title,
             )
-            campaign = await campaigns.create_campaign(session, spec, datetime.now(UTC), zone)
+            now = datetime.now(UTC)
+            campaign = await campaigns.create_campaign(session, spec, now, zone,
+                                                       status="draft" if args.draft else "scheduled")
+            campaigns.enqueue_preview(session, campaign, settings.commune_name, now)
         except campaigns.CampaignError as exc:
             print(f"Lỗi: {exc}", file=sys.stderr)
             return 2
         print(f"Đã tạo chiến dịch #{campaign.id} ({STATUS_NAMES[campaign.status]}); "
               "máy chủ đang chạy (troly serve) sẽ gửi theo lịch.")
+        return 0
+
+    return _in_session(work)
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.store import campaigns
+
+    async def work(session: AsyncSession, settings: Settings) -> int:
+        campaign = await campaigns.schedule_draft(session, args.campaign_id, CLI_ACTOR, datetime.now(UTC))
+        if campaign is None:
+            print(f"Không có bản nháp #{args.campaign_id}", file=sys.stderr)
+            return 1
+        print(f"Chiến dịch #{campaign.id} đã vào lịch gửi.")
         return 0
 
     return _in_session(work)

@@ -268,6 +268,32 @@ async def test_create_send_show_counts_and_cancel_over_the_api(
     assert cancelled["status"] == "cancelled"
 
 
+async def test_a_draft_is_previewed_to_its_author_and_sent_only_once_scheduled(
+    api: tuple[TestClient[Any, Any], World, CampaignScheduler],
+) -> None:
+    client, world, _ = api
+    await world.subscribe([("telegram", f"u{i}", "Thôn 1") for i in range(3)])
+    draft = await (await client.post("/api/campaigns", headers=AUTH, json={
+        "title": "Ngày hội VNeID", "text": "Sáng thứ Bảy tại nhà văn hoá.", "audience": {}, "send_at": None,
+        "author": "telegram:staff-1", "draft": True,
+    })).json()
+    assert draft["status"] == "draft"
+    await world.sender().drain()
+    assert list(world.telegram.users()) == ["staff-1"]  # only the preview went out
+    preview = world.telegram.received[-1][1]
+    assert preview.text.startswith(f"Xem trước chiến dịch #{draft['id']} (bản nháp)")
+    assert "Ngày hội VNeID" in preview.text and "/huy" in preview.text
+
+    response = await client.post(f"/api/campaigns/{draft['id']}/schedule", headers=AUTH)
+    assert response.status == 200 and (await response.json())["status"] == "sending"
+    await world.sender().drain()
+    # each resident once; the author had the preview and now the delivery report
+    assert world.telegram.users() == {"staff-1": 2, "u0": 1, "u1": 1, "u2": 1}
+    report = [m for _, m in world.telegram.received if m.user_id == "staff-1"][-1]
+    assert not report.text.startswith("Xem trước") and "3" in report.text
+    assert (await client.post(f"/api/campaigns/{draft['id']}/schedule", headers=AUTH)).status == 409
+
+
 def campaigns_outside() -> Any:
     from bot.channels.base import Delivery, Result
 
@@ -330,6 +356,13 @@ def test_campaign_commands(
     assert "đã huỷ (cancelled)" in out
     code, _, err = run_troly(["campaign", "show", "7"], capsys)
     assert code == 1 and "#7" in err
+    code, out, _ = run_troly(["campaign", "create", "--title", "Nháp", "--text", "Chưa gửi.", "--draft",
+                              "--author", "telegram:42"], capsys)
+    assert code == 0 and "#2" in out
+    code, out, _ = run_troly(["campaign", "show", "2"], capsys)
+    assert "nháp" in out.lower()
+    assert run_troly(["campaign", "schedule", "2"], capsys)[0] == 0
+    assert run_troly(["campaign", "schedule", "2"], capsys)[0] == 1  # no longer a draft
 
 
 async def test_runs_reach_done_through_the_sender(world: World) -> None:

@@ -129,6 +129,35 @@ async def create_campaign(
     return campaign
 
 
+PREVIEW_TEXT = "Xem trước chiến dịch #{id} ({state}). Người dân sẽ nhận đúng tin dưới đây:\n\n{message}"
+
+
+def enqueue_preview(session: AsyncSession, campaign: Campaign, commune: str, now: datetime) -> bool:
+    """Put the exact message residents will receive in the author's chat, through the outbox (priority of an
+    interactive reply). False when the author is not a chat address (an API script, the CLI)."""
+    channel, sep, user_id = campaign.author.partition(":")
+    if not sep or channel not in CHANNELS or not user_id:
+        return False
+    message = broadcast_message(campaign, Recipient(0, channel, user_id), commune)
+    state = "bản nháp" if campaign.status == "draft" else "đã lên lịch"
+    preview = Outgoing(message.channel, user_id, PREVIEW_TEXT.format(id=campaign.id, state=state, message=message.text),
+                       message.buttons)
+    session.add(OutboxMessage(channel=channel, recipient=user_id, priority=0, payload=preview.to_json(),
+                              status="pending", next_attempt_at=now, created_at=now))
+    return True
+
+
+async def schedule_draft(session: AsyncSession, campaign_id: int, actor: str, now: datetime) -> Campaign | None:
+    """draft → scheduled; None when there is no such draft."""
+    campaign = await session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None or campaign.status != "draft":
+        return None
+    campaign.status = "scheduled"
+    campaign.updated_at = now
+    audit.record(session, actor, "campaign.schedule", f"campaign:{campaign.id}")
+    return campaign
+
+
 async def get_campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
     return await session.get(Campaign, campaign_id)
 

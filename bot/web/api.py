@@ -38,6 +38,7 @@ class CampaignApi:
         app.router.add_get("/api/campaigns", self._guard(self.index))
         app.router.add_get("/api/campaigns/{id}", self._guard(self.show))
         app.router.add_post("/api/campaigns/{id}/cancel", self._guard(self.cancel))
+        app.router.add_post("/api/campaigns/{id}/schedule", self._guard(self.schedule))
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -62,10 +63,15 @@ class CampaignApi:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "Nội dung yêu cầu phải là JSON hợp lệ.")
         zone = self.runtime.settings.timezone
+        now = self.runtime.now()
         try:
             spec = _spec(body, zone)
+            # {"draft": true} keeps it unsent until POST /api/campaigns/{id}/schedule, after the author has seen
+            # the preview in their chat.
+            status = "draft" if body.get("draft") is True else "scheduled"
             async with self.runtime.sessions() as session, session.begin():
-                campaign = await campaigns.create_campaign(session, spec, self.runtime.now(), zone)
+                campaign = await campaigns.create_campaign(session, spec, now, zone, status=status)
+                campaigns.enqueue_preview(session, campaign, self.runtime.settings.commune_name, now)
         except campaigns.CampaignError as exc:
             return _error(400, str(exc))
         if self.on_change is not None:
@@ -97,6 +103,18 @@ class CampaignApi:
             if existing.status == "done":
                 return _error(409, f"Chiến dịch #{campaign_id} đã gửi xong, không huỷ được nữa.")
             await campaigns.cancel_campaign(session, campaign_id, API_ACTOR, self.runtime.now())
+        if self.on_change is not None:
+            await self.on_change(campaign_id)
+        return _json(await self._describe(campaign_id))
+
+    async def schedule(self, request: web.Request) -> web.StreamResponse:
+        campaign_id = _id(request)
+        if campaign_id is None:
+            return _error(404, "Không có chiến dịch này.")
+        async with self.runtime.sessions() as session, session.begin():
+            scheduled = await campaigns.schedule_draft(session, campaign_id, API_ACTOR, self.runtime.now())
+        if scheduled is None:
+            return _error(409, f"Chiến dịch #{campaign_id} không phải bản nháp.")
         if self.on_change is not None:
             await self.on_change(campaign_id)
         return _json(await self._describe(campaign_id))
