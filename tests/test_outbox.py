@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.channels.base import Delivery, Result
 from bot.outbox.sender import OutboxSender
@@ -94,6 +94,11 @@ class World:
             await campaigns.import_subscribers(
                 session, [campaigns.SubscriberRow(i, c, u, a) for i, (c, u, a) in enumerate(rows, 2)], self.clock.now()
             )
+
+    async def wrote_recently(self, *users: str) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await session.execute(update(Identity).where(Identity.external_id.in_(users))
+                                  .values(last_inbound_at=self.clock.now()))
 
     async def campaign(self, **fields: Any) -> int:
         spec = campaigns.CampaignSpec(**{"title": "Ngày đăng ký VNeID", "text": "Mang theo CCCD gắn chip.",
@@ -241,6 +246,7 @@ async def test_retries_are_bounded_and_every_outcome_is_counted(world: World) ->
     world.telegram.rules.append(
         lambda m, n: Delivery(Result.UNCERTAIN, detail="timeout") if m.user_id == "u2" else None
     )
+    await world.wrote_recently("z1", "z2")  # inside our idea of Zalo's window; z1's the platform still refuses
     world.zalo.rules.append(lambda m, n: Delivery(Result.OUTSIDE_WINDOW) if m.user_id == "z1" else None)
     campaign_id = await world.campaign(author="api")
     await world.fire(campaign_id)
@@ -363,3 +369,14 @@ async def test_stopping_lets_the_message_in_flight_finish_and_leaves_the_rest_pe
     await service.stop()
     statuses = Counter((await world.statuses()).values())
     assert statuses == Counter({"sent": 1, "pending": 4})  # nothing left `sending`, so nothing uncertain
+
+
+async def test_zalo_subscribers_outside_the_window_are_reported_without_a_send(world: World) -> None:
+    await world.subscribe([("zalo", "z-old", "Thôn 1"), ("zalo", "z-new", "Thôn 1")])
+    await world.wrote_recently("z-new")
+    campaign_id = await world.campaign(author="api")
+    await world.fire(campaign_id)
+    await world.sender().drain()
+    assert [u for _, u in world.zalo.attempts] == ["z-new"]
+    counts = await world.counts(campaign_id)
+    assert (counts["sent"], counts["outside_window"]) == (1, 1)

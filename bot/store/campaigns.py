@@ -33,6 +33,8 @@ from handlers.messages import Button, Outgoing
 
 BROADCAST_PRIORITY = 10  # interactive replies use 0 and go first
 ACTIVE_STATES = ("scheduled", "sending")
+# Sources differ (48 hours free, up to 7 days allowed): the longer bound, and -230 answers are still handled.
+ZALO_INTERACTION_WINDOW = timedelta(days=7)
 FINAL_DELIVERY = ("sent", "blocked", "outside_window", "failed", "uncertain", "cancelled")
 COUNTED = ("pending", "sent", "blocked", "outside_window", "failed", "uncertain", "cancelled")
 BROADCAST_TEXT = "**{commune}: {title}**\n{text}\n\n— Gõ /huy để ngừng nhận thông báo."
@@ -201,12 +203,19 @@ class Recipient:
     identity_id: int
     channel: str
     external_id: str
+    last_inbound_at: datetime | None = None
+
+    def outside_zalo_window(self, now: datetime) -> bool:
+        """A Zalo OA may message a user only for a while after the user last wrote (platforms/zalo.md)."""
+        return self.channel == "zalo" and (
+            self.last_inbound_at is None or now - self.last_inbound_at > ZALO_INTERACTION_WINDOW
+        )
 
 
 async def audience(session: AsyncSession, campaign: Campaign) -> list[Recipient]:
     """Active identities subscribed to one of the campaign's areas (all areas when none) on its channels."""
     query = (
-        select(Identity.id, Identity.channel, Identity.external_id)
+        select(Identity.id, Identity.channel, Identity.external_id, Identity.last_inbound_at)
         .where(Identity.active.is_(True))
         .where(exists().where(_subscription_matches(campaign.audience_areas)))
         .order_by(Identity.id)
@@ -253,7 +262,9 @@ async def fire_run(
             {
                 "channel": r.channel, "recipient": r.external_id, "identity_id": r.identity_id, "run_id": run.id,
                 "priority": BROADCAST_PRIORITY, "payload": broadcast_message(campaign, r, commune).to_json(),
-                "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+                # Outside Zalo's window the send would only be refused (-230): report it without trying.
+                "status": "outside_window" if r.outside_zalo_window(now) else "pending",
+                "attempts": 0, "next_attempt_at": now, "created_at": now,
             }
             for r in recipients
         ]
