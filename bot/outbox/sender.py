@@ -7,6 +7,15 @@ platform's answer moves it on. A row found `sending` at start-up may have been d
 Pacing: at most `rate` messages per second per channel (Telegram's broadcast budget), at most one message per
 chat every `per_chat_interval` seconds, and a pause of the whole channel on a 429 for its `retry_after`.
 The clock and the sleep are injectable so tests run in virtual time.
+
+Several processes (PostgreSQL only; SQLite keeps the single-writer path): a sender claims a small batch of due
+rows with `SELECT … FOR UPDATE SKIP LOCKED` (stamping `claimed_by`/`claimed_at`), then moves each row
+pending → sending only if the claim is still its own, so exactly one process ever calls the platform for a row.
+Pacing goes through shared send slots (`rate_slots`): a slot of the channel is reserved atomically per message,
+a chat is taken at that slot only if its previous message is `per_chat_interval` older, and a 429 pushes the
+channel's next slot back for every process. Each running sender beats in `outbox_workers`; rows `sending` of a
+worker silent for longer than the lease are the dead ones and become `uncertain` (at start and on every beat);
+pending rows a dead worker had claimed are free again once their claim is older than the lease.
 """
 
 from __future__ import annotations
@@ -21,11 +30,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Select, exists, func, or_, select, update
 
 from bot.channels.base import Delivery, Result, Sender
 from bot.runtime import Runtime
-from bot.store import campaigns
+from bot.store import campaigns, leases
 from bot.store.models import Campaign, CampaignRun, Identity, OutboxMessage, Subscription
 from handlers.messages import Outgoing
 
@@ -95,16 +104,26 @@ class OutboxSender:
         self._chat_ready: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
         self._stopping = False
+        self.shared = leases.is_shared(runtime.engine)
+        self.lease = leases.LEASE
+        self.heartbeat_seconds = self.lease.total_seconds() / 4
+        # Small batches when several processes share the rate, so a claim is used well within its lease.
+        self.batch = BATCH if not self.shared else max(10, min(BATCH, int(self.rate / 2)))
 
     # ---- service ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._stopping = False
+        if self.shared:
+            await self.heartbeat()
         recovered = await self.recover()
         if recovered:
             log.warning("outbox rows left sending are now uncertain", extra={"rows": recovered})
         self._task = asyncio.create_task(self._loop())
+        if self.shared:
+            self._heart = asyncio.create_task(self._beat_loop())
 
     async def stop(self, grace: float = 3.0) -> None:
         """Let the message in flight finish (so it is not left `sending`, i.e. uncertain), then stop."""
@@ -118,6 +137,14 @@ class OutboxSender:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        if self._heart:
+            self._heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heart
+            self._heart = None
+            with contextlib.suppress(Exception):
+                async with self.runtime.sessions() as session, session.begin():
+                    await leases.retire(session, self.worker_id)
 
     def wake(self) -> None:
         """Something was enqueued: look now rather than at the next poll."""
@@ -141,15 +168,43 @@ class OutboxSender:
     # ---- recovery ----------------------------------------------------------------------------------------------
 
     async def recover(self) -> int:
-        """Rows another run of the process left `sending` were maybe delivered: report them, never resend."""
+        """Rows a dead process left `sending` were maybe delivered: report them, never resend.
+
+        SQLite has one process, so every such row not ours is dead. On PostgreSQL only the rows of workers
+        without a heartbeat within the lease are; live processes' rows in flight are left alone.
+        """
+        dead = or_(OutboxMessage.claimed_by.is_(None), OutboxMessage.claimed_by != self.worker_id)
+        if self.shared:
+            dead = or_(OutboxMessage.claimed_by.is_(None),
+                       (OutboxMessage.claimed_by != self.worker_id)
+                       & OutboxMessage.claimed_by.not_in(leases.live_workers(self.runtime.now(), self.lease)))
         async with self.runtime.sessions() as session, session.begin():
             result = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.status == "sending",
-                       or_(OutboxMessage.claimed_by.is_(None), OutboxMessage.claimed_by != self.worker_id))
+                .where(OutboxMessage.status == "sending", dead)
                 .values(status="uncertain", last_error="process stopped while sending")
             )
         return _rowcount(result)
+
+    async def heartbeat(self) -> None:
+        """Say this worker is alive (PostgreSQL)."""
+        async with self.runtime.sessions() as session, session.begin():
+            await leases.beat(session, self.worker_id, self.runtime.now())
+
+    async def _beat_loop(self) -> None:
+        """Beat, and take over what workers that stopped beating left behind, so their runs can finish."""
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+                recovered = await self.recover()
+                if recovered:
+                    log.warning("rows of a dead worker are now uncertain", extra={"rows": recovered})
+                    self._wake.set()
+                async with self.runtime.sessions() as session, session.begin():
+                    await leases.forget_dead(session, self.runtime.now(), self.lease)
+            except Exception:
+                log.exception("outbox heartbeat failed")
 
     # ---- draining ----------------------------------------------------------------------------------------------
 
@@ -181,46 +236,116 @@ class OutboxSender:
 
     async def process_batch(self) -> int:
         """Send the due rows of one batch in priority order; returns how many reached an outcome."""
-        rows = await self._due_rows()
+        rows = await (self._claim_batch() if self.shared else self._due_rows())
         handled = 0
+        untouched: list[int] = []  # claimed but not tried: given back so another process may take them
         for row in rows:
             if self._stopping:
-                break
+                untouched.append(row.id)
+                continue
             if row.run_id is not None and (row.active is False or not row.subscribed):
                 # Blocked us or unsubscribed since the run fired: the broadcast is not for them any more.
                 status = "blocked" if row.active is False else "cancelled"
                 handled += await self._settle_unsent(row, status)
                 continue
             if self.clock() < self._chat_ready.get((row.channel, row.recipient), 0.0):
+                untouched.append(row.id)
                 continue  # this chat had a message within the last second: a later batch takes it
-            await self._pace(row.channel)
+            if self.shared:
+                if not await self._pace_shared(row):
+                    self._chat_ready[(row.channel, row.recipient)] = self.clock() + self.per_chat_interval
+                    untouched.append(row.id)
+                    continue  # another process messaged this chat within the interval
+            else:
+                await self._pace(row.channel)
             if not await self._claim(row):
                 continue  # cancelled meanwhile, or another process has it
             self._chat_ready[(row.channel, row.recipient)] = self.clock() + self.per_chat_interval
             delivery = await self._send(row)
             await self._record(row, delivery)
             handled += 1
+        if self.shared and untouched:
+            await self._release(untouched)
         if rows and handled == 0 and not self._stopping:
             # Every due row waits for its chat: let the earliest chat free up rather than spin.
             ready = min(self._chat_ready.get((r.channel, r.recipient), 0.0) for r in rows)
             await self.sleep(max(ready - self.clock(), 0.01))
         return handled
 
-    async def _due_rows(self) -> list[_Row]:
+    def _rows_query(self) -> Select[Any]:
         subscribed = exists().where(Subscription.identity_id == OutboxMessage.identity_id)
-        query = (
+        return (
             select(
                 OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient, OutboxMessage.identity_id,
                 OutboxMessage.run_id, OutboxMessage.payload, OutboxMessage.attempts, Identity.active,
                 subscribed.label("subscribed"),
             )
             .outerjoin(Identity, Identity.id == OutboxMessage.identity_id)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= self.runtime.now())
+            .where(OutboxMessage.status == "pending")
             .order_by(OutboxMessage.priority, OutboxMessage.id)
-            .limit(BATCH)
         )
+
+    async def _due_rows(self) -> list[_Row]:
+        query = self._rows_query().where(OutboxMessage.next_attempt_at <= self.runtime.now()).limit(self.batch)
         async with self.runtime.sessions() as session:
             return [_Row(*row) for row in (await session.execute(query)).all()]
+
+    async def _claim_batch(self) -> list[_Row]:
+        """PostgreSQL: take a batch of due rows nobody else holds, in one short transaction."""
+        now = self.runtime.now()
+        # Free: unclaimed, ours, claimed too long ago, or claimed by a worker that stopped beating.
+        free = or_(OutboxMessage.claimed_by.is_(None), OutboxMessage.claimed_by == self.worker_id,
+                   OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < now - self.lease,
+                   OutboxMessage.claimed_by.not_in(leases.live_workers(now, self.lease)))
+        pick = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now, free)
+            .order_by(OutboxMessage.priority, OutboxMessage.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.runtime.sessions() as session, session.begin():
+            ids = list((await session.scalars(pick)).all())
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                .values(claimed_by=self.worker_id, claimed_at=now)
+            )
+        async with self.runtime.sessions() as session:
+            rows = (await session.execute(self._rows_query().where(OutboxMessage.id.in_(ids)))).all()
+        return [_Row(*row) for row in rows]
+
+    async def _release(self, ids: list[int]) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending",
+                       OutboxMessage.claimed_by == self.worker_id)
+                .values(claimed_by=None, claimed_at=None)
+            )
+
+    async def _pace_shared(self, row: _Row) -> bool:
+        """Reserve the channel's next shared slot, take the chat at that slot, and wait for it.
+
+        False when the chat is not free at the slot (the slot is then simply unused).
+        """
+        while True:  # a local 429 pause first, so this process does not reserve slots it cannot use
+            now = self.clock()
+            paused = self._paused_until.get(row.channel, now)
+            if paused <= now:
+                break
+            await self.sleep(paused - now)
+        async with self.runtime.sessions() as session, session.begin():
+            slot = await leases.reserve_slot(
+                session, f"rate:{row.channel}", self.runtime.now(), timedelta(seconds=1.0 / self.rate)
+            )
+            free = await leases.try_take(
+                session, f"chat:{row.channel}:{row.recipient}", slot, timedelta(seconds=self.per_chat_interval)
+            )
+        while (delay := (slot - self.runtime.now()).total_seconds()) > 0:
+            await self.sleep(delay)
+        return free
 
     async def _pace(self, channel: str) -> None:
         """Wait for the channel's next send slot (rate) and the end of any 429 pause."""
@@ -234,12 +359,16 @@ class OutboxSender:
         self._next_slot[channel] = slot + 1.0 / self.rate
 
     async def _claim(self, row: _Row) -> bool:
-        """pending → sending, committed before the platform hears of it."""
+        """pending → sending, committed before the platform hears of it (on PostgreSQL only if still ours)."""
+        condition = [OutboxMessage.id == row.id, OutboxMessage.status == "pending"]
+        if self.shared:
+            condition.append(OutboxMessage.claimed_by == self.worker_id)
         async with self.runtime.sessions() as session, session.begin():
             result = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
-                .values(status="sending", claimed_by=self.worker_id, attempts=OutboxMessage.attempts + 1)
+                .where(*condition)
+                .values(status="sending", claimed_by=self.worker_id, claimed_at=self.runtime.now(),
+                        attempts=OutboxMessage.attempts + 1)
             )
         return _rowcount(result) == 1
 
@@ -267,7 +396,8 @@ class OutboxSender:
                 values["status"] = "failed"
             else:
                 wait = delivery.retry_after if delivery.retry_after > 0 else min(2.0**attempts, 300.0)
-                values.update(status="pending", next_attempt_at=now + timedelta(seconds=wait))
+                values.update(status="pending", next_attempt_at=now + timedelta(seconds=wait), claimed_by=None,
+                              claimed_at=None)
         else:
             values["status"] = _FINAL[delivery.result]
             if delivery.result is Result.SENT:
@@ -283,6 +413,9 @@ class OutboxSender:
             )
             if delivery.result is Result.BLOCKED and row.identity_id is not None:
                 await session.execute(update(Identity).where(Identity.id == row.identity_id).values(active=False))
+            if self.shared and delivery.result is Result.RETRY and delivery.retry_after > 0:
+                # Every process pauses the channel, not just the one that met the 429.
+                await leases.push_back(session, f"rate:{row.channel}", now + timedelta(seconds=delivery.retry_after))
 
     async def _settle_unsent(self, row: _Row, status: str) -> int:
         async with self.runtime.sessions() as session, session.begin():

@@ -6,10 +6,19 @@ computed with `CronTrigger.from_crontab` in TROLY_TIMEZONE), carrying that occur
 sweep and another process may all try the same occurrence: one run results. The in-memory job store is
 rebuilt from the tables at start and re-synchronised periodically (campaigns created by `troly campaign` or
 another process are picked up that way).
+
+Several processes on PostgreSQL: only the leader runs the jobs. Leadership is `pg_try_advisory_lock` held on a
+dedicated connection; the others try again every `leader_retry_seconds`, and the leader checks its connection
+as often, so when the leader dies (its connection closes, which frees the lock) another process takes over
+within a few seconds and its start-up sweep fires what fell due meanwhile. Two processes briefly both acting
+(the old leader not yet aware it lost the lock) cannot fire a run twice: firing is idempotent. SQLite: one
+process, always leader.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -18,28 +27,58 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
 
 from bot.runtime import Runtime
-from bot.store import campaigns
+from bot.store import campaigns, leases
 from bot.store.models import Campaign
 
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 30.0
+LEADER_RETRY_SECONDS = 5.0
 
 
 class CampaignScheduler:
     name = "campaign-scheduler"
 
     def __init__(
-        self, runtime: Runtime, on_fired: Callable[[], None] | None = None, resync_seconds: float = RESYNC_SECONDS
+        self, runtime: Runtime, on_fired: Callable[[], None] | None = None, resync_seconds: float = RESYNC_SECONDS,
+        leader_retry_seconds: float = LEADER_RETRY_SECONDS,
     ) -> None:
         self.runtime = runtime
         self.on_fired = on_fired
         self.resync_seconds = resync_seconds
+        self.leader_retry_seconds = leader_retry_seconds
         self._scheduler: AsyncIOScheduler | None = None
+        self._leadership = (
+            leases.Leadership(runtime.engine, "campaign-scheduler") if leases.is_shared(runtime.engine) else None
+        )
+        self._election: asyncio.Task[None] | None = None
         # campaign id → the occurrence its job waits for (what the tests and `troly campaign show` can read)
         self.planned: dict[int, datetime] = {}
 
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process runs the campaign jobs now."""
+        return self._scheduler is not None
+
     async def start(self) -> None:
+        if self._leadership is None:
+            await self._lead()
+            return
+        await self._elect_once()
+        self._election = asyncio.create_task(self._elect())
+
+    async def stop(self) -> None:
+        if self._election is not None:
+            self._election.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._election
+            self._election = None
+        self._step_down()
+        if self._leadership is not None:
+            await self._leadership.release()
+
+    async def _lead(self) -> None:
+        self.planned.clear()  # what a follower noted was never scheduled
         self._scheduler = AsyncIOScheduler(timezone=self.runtime.settings.timezone)
         self._scheduler.start()
         await self.sync()
@@ -48,11 +87,31 @@ class CampaignScheduler:
             max_instances=1,
         )
 
-    async def stop(self) -> None:
+    def _step_down(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         self.planned.clear()
+
+    async def _elect_once(self) -> None:
+        assert self._leadership is not None
+        try:
+            if self._leadership.held:
+                if not await self._leadership.check():
+                    log.warning("campaign scheduler lost leadership")
+                    self._step_down()
+            elif await self._leadership.acquire():
+                log.info("campaign scheduler is the leader")
+                await self._lead()
+        except Exception:
+            log.exception("leader election failed")
+            if self._scheduler is not None and not self._leadership.held:
+                self._step_down()
+
+    async def _elect(self) -> None:
+        while True:
+            await asyncio.sleep(self.leader_retry_seconds)
+            await self._elect_once()
 
     async def sync(self, now: datetime | None = None) -> list[int]:
         """Fire what fell due (for a recurrence only its latest occurrence) and plan every next wake-up.

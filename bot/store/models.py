@@ -294,8 +294,29 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(500))
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # When `claimed_by` took the row; a pending claim older than the lease may be taken over (several processes).
+    claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class OutboxWorker(Base):
+    """A running outbox sender and its heartbeat: rows `sending` whose worker stopped beating are the dead ones."""
+
+    __tablename__ = "outbox_workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateSlot(Base):
+    """Send slots shared by all processes: the next free instant of a channel (its rate) or of one chat."""
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    next_at: Mapped[datetime]
 
 
 class PlatformToken(Base):
