@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import io
 import sys
@@ -63,27 +62,17 @@ def register(commands: Any) -> None:
 
 
 def _settings() -> Settings:
-    from bot.settings import load_settings
+    from bot.cli import _settings as settings
 
-    return load_settings()
+    return settings()
 
 
 def _in_session(work: Callable[[AsyncSession, Settings], Awaitable[int]]) -> int:
-    from bot.store import migrate
-    from bot.store.engine import create_engine, session_factory
+    """`troly`'s own session helper (migrated database, one transaction), with the settings handed in too."""
+    from bot.cli import _in_session as in_session
 
     settings = _settings()
-
-    async def run() -> int:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine)
-            async with session_factory(engine)() as session, session.begin():
-                return await work(session, settings)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return in_session(lambda session: work(session, settings))
 
 
 def _create(args: argparse.Namespace) -> int:
