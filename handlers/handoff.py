@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import audit
+from bot.store.engine import savepoint_ready
 from bot.store.models import Message, Ticket
 from bot.store.residents import open_ticket
 from handlers import texts
@@ -30,6 +31,7 @@ async def request_human(turn: Turn, reason: str) -> None:
         return
     summary = await _recent_transcript(turn)
     now = turn.services.now()
+    await savepoint_ready(turn.session)
     try:
         async with turn.session.begin_nested():
             ticket = Ticket(

@@ -380,3 +380,19 @@ async def test_zalo_subscribers_outside_the_window_are_reported_without_a_send(w
     assert [u for _, u in world.zalo.attempts] == ["z-new"]
     counts = await world.counts(campaign_id)
     assert (counts["sent"], counts["outside_window"]) == (1, 1)
+
+
+async def test_a_fired_run_is_invisible_to_others_until_its_rows_are_written(world: World) -> None:
+    """Regression: on SQLite the run's SAVEPOINT used to commit on release, so the sender could see (and finish)
+    a run with no outbox rows yet, leaving its campaign `sending` for ever."""
+    await world.subscribe(people(2))
+    campaign_id = await world.campaign(author="api")
+    async with world.runtime.sessions() as session, session.begin():
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        now = world.runtime.now()
+        assert await campaigns.fire_run(session, campaign, now, now, "Phường 7") is not None
+        async with world.runtime.sessions() as other:
+            assert (await other.scalars(select(CampaignRun))).all() == []
+    async with world.runtime.sessions() as other:
+        assert len((await other.scalars(select(CampaignRun))).all()) == 1

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store import audit
+from bot.store.engine import savepoint_ready
 from bot.store.models import (
     CHANNELS,
     Campaign,
@@ -250,6 +251,7 @@ async def fire_run(
     if campaign.status not in ACTIVE_STATES:
         return None
     run = CampaignRun(campaign_id=campaign.id, scheduled_for=scheduled_for, status="sending", fired_at=now)
+    await savepoint_ready(session)
     try:
         async with session.begin_nested():
             session.add(run)

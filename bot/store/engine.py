@@ -26,6 +26,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+async def savepoint_ready(session: AsyncSession) -> None:
+    """Call before `session.begin_nested()` on a session that may not have written yet.
+
+    SQLite's Python driver only sends BEGIN before the first INSERT/UPDATE/DELETE. A SAVEPOINT issued before that
+    starts a transaction of its own, and releasing it COMMITS: half of what the caller meant as one transaction
+    would be visible to others (a campaign run without its outbox rows). A write that touches nothing makes the
+    driver open the real transaction first. PostgreSQL needs nothing.
+    """
+    if session.bind.dialect.name == "sqlite":
+        await session.execute(text("UPDATE residents SET id = id WHERE 0"))
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
