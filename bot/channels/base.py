@@ -7,12 +7,18 @@ on its platform and says what happened.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from aiohttp import web
+
+from bot.metrics import Metrics
 from handlers.messages import Incoming, Outgoing
+
+log = logging.getLogger(__name__)
 
 
 class Result(StrEnum):
@@ -41,3 +47,17 @@ class Inbox(Protocol):
     async def receive(self, incoming: Incoming) -> Sequence[Outgoing]:
         """Handle one inbound message exactly once; returns what was said back (already delivered)."""
         ...
+
+
+def refuse_webhook(metrics: Metrics, channel: str, status: int, reason: str) -> web.Response:
+    """A webhook call we will not read (no or wrong credentials, not ready): counted, logged, answered."""
+    metrics.updates.labels(channel, "refused").inc()
+    log.warning("webhook refused", extra={"channel": channel, "status": status, "reason": reason})
+    return web.Response(status=status, text=reason)
+
+
+def malformed_webhook(metrics: Metrics, channel: str, reason: str) -> web.Response:
+    """An authenticated call whose body is not an update: 400, and nothing is passed on."""
+    metrics.updates.labels(channel, "malformed").inc()
+    log.warning("webhook malformed", extra={"channel": channel, "reason": reason})
+    return web.Response(status=400, text=f"malformed {channel} update")

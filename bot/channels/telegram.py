@@ -55,7 +55,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import Delivery, Inbox, Result
+from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook
 from bot.channels.markup import split, to_html, to_plain
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -308,14 +308,10 @@ class TelegramChannel:
         return web.Response(status=200)
 
     def _refuse(self, status: int, reason: str) -> web.Response:
-        self.metrics.updates.labels(self.channel, "refused").inc()
-        log.warning("telegram webhook refused", extra={"status": status, "reason": reason})
-        return web.Response(status=status, text=reason)
+        return refuse_webhook(self.metrics, self.channel, status, reason)
 
     def _malformed(self, reason: str) -> web.Response:
-        self.metrics.updates.labels(self.channel, "malformed").inc()
-        log.warning("telegram webhook malformed", extra={"reason": reason})
-        return web.Response(status=400, text="malformed update")
+        return malformed_webhook(self.metrics, self.channel, reason)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB's single handler in polling mode: everything goes the same way as webhook updates."""

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.channels.base import Delivery, Inbox, Result
+from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook
 from bot.channels.markup import split, to_plain
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.metrics import Metrics
@@ -189,14 +189,10 @@ class ZaloChannel:
         return web.Response(status=200)
 
     def _refuse(self, status: int, reason: str) -> web.Response:
-        self.metrics.updates.labels(self.channel, "refused").inc()
-        log.warning("zalo webhook refused", extra={"status": status, "reason": reason})
-        return web.Response(status=status, text=reason)
+        return refuse_webhook(self.metrics, self.channel, status, reason)
 
     def _malformed(self, reason: str) -> web.Response:
-        self.metrics.updates.labels(self.channel, "malformed").inc()
-        log.warning("zalo webhook malformed", extra={"reason": reason})
-        return web.Response(status=400, text="malformed event")
+        return malformed_webhook(self.metrics, self.channel, reason)
 
     def _schedule(self, incoming: Incoming) -> None:
         task = asyncio.create_task(self._process(incoming), name=f"zalo:{incoming.update_key}")
