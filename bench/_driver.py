@@ -1,15 +1,23 @@
-"""Shared by the webhook benchmarks: a real server on loopback, a paced sender of webhook posts, and the
-exactly-once accounting. Each benchmark supplies how to build one signed post for one update."""
+"""Shared by the webhook benchmarks: a real server in this process, and in two child processes the paced sender
+of webhook posts and the fake platform API, so that what this process spends is the server's work alone (its CPU
+time per update is reported). Each benchmark supplies how to build one signed post for one update.
+
+Start times (in the load process) and finish times (here) are both `time.monotonic()`, one clock for the whole
+machine on Linux, so end-to-end latency can be taken across the processes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,10 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# One post: (url path, body, headers, the idempotency key the channel will report)
+Post = tuple[str, bytes, dict[str, str], str]
 
 
 @dataclass
@@ -79,7 +91,7 @@ class Bench:
             replies = list(await original(incoming))
             if replies and incoming.update_key:
                 self.handled[incoming.update_key] += 1
-                self.finished[incoming.update_key] = time.perf_counter()
+                self.finished[incoming.update_key] = time.monotonic()
             return replies
 
         inbox.receive = timed
@@ -96,18 +108,11 @@ class Bench:
         keys_seen: dict[str, str] = {}
         counter = 0
         print(f"{'target/s':>9} {'sent':>6} {'got/s':>7} {'http p50':>9} {'http p99':>9} {'e2e p50':>8} "
-              f"{'e2e p99':>8} {'done/s':>7} {'errors':>6}")
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as http:
+              f"{'e2e p99':>8} {'done/s':>7} {'errors':>6} {'cpu/upd':>8}")
+        async with _LoadProcess.start(self.base) as load:
             for rate in rates:
-                started: dict[str, float] = {}
-                latency: list[float] = []
-                errors = [0]
-                tasks = []
-                phase_start = time.perf_counter()
-                for i in range(per_phase):
-                    delay = phase_start + i / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                posts: list[Post] = []
+                for _ in range(per_phase):
                     if unique and random.random() < DUPLICATE_SHARE:
                         key = random.choice(unique[-200:])  # a redelivery of a recent update
                         user = key.split("-")[0]
@@ -116,19 +121,21 @@ class Bench:
                         user = f"{1_000_000 + counter % residents}"
                         key = f"{user}-{counter}"
                         unique.append(key)
-                    path, body, headers, update_key = make_post(user, key, random.choice(QUESTIONS))
-                    keys_seen[key] = update_key
-                    tasks.append(asyncio.create_task(
-                        _post(http, self.base + path, body, headers, update_key, started, latency, errors)))
-                await asyncio.gather(*tasks)
-                sent_elapsed = time.perf_counter() - phase_start
+                    post = make_post(user, key, random.choice(QUESTIONS))
+                    keys_seen[key] = post[3]
+                    posts.append(post)
+                cpu_before = time.process_time()
+                phase = await load.phase(rate, posts)
                 await self.settle()
-                done_elapsed = max((self.finished[k] for k in started if k in self.finished), default=phase_start)
+                cpu = time.process_time() - cpu_before
+                started, latency = phase["started"], phase["latency"]
+                done_at = max((self.finished[k] for k in started if k in self.finished), default=phase["t0"])
                 e2e = [self.finished[k] - started[k] for k in started if self.finished.get(k, 0) >= started[k]]
-                print(f"{rate:9.0f} {len(tasks):6d} {len(tasks) / sent_elapsed:7.0f} "
+                print(f"{rate:9.0f} {len(posts):6d} {len(posts) / phase['elapsed']:7.0f} "
                       f"{percentile(latency, 0.5) * 1000:7.1f}ms {percentile(latency, 0.99) * 1000:7.1f}ms "
                       f"{percentile(e2e, 0.5) * 1000:6.1f}ms {percentile(e2e, 0.99) * 1000:6.1f}ms "
-                      f"{len(tasks) / max(done_elapsed - phase_start, 1e-9):7.0f} {errors[0]:6d}")
+                      f"{len(posts) / max(done_at - phase['t0'], 1e-9):7.0f} {phase['errors']:6d} "
+                      f"{cpu / len(posts) * 1000:6.2f}ms")
         async with self.runtime.sessions() as session:
             keys = await session.scalar(select(func.count()).select_from(ProcessedUpdate))
             inbound = await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
@@ -136,14 +143,71 @@ class Bench:
         missing = len({keys_seen[k] for k in unique} - set(self.handled))
         print(f"exactly once: {len(unique)} unique updates, {len(self.handled) - twice} handled once, {twice} twice, "
               f"{missing} never; {keys} idempotency keys and {inbound} inbound messages stored")
+        print("cpu/upd: this process's CPU time (all its threads) per update offered, from the first post to the "
+              "last reply; the load and the fake platform run in other processes")
 
     async def stop(self) -> None:
         await self.server.stop()
 
 
+# ---- the child processes ---------------------------------------------------------------------------------------
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+async def _receive(connection: Connection) -> Any:
+    """Wait for the child's answer without blocking this loop (the server lives in it)."""
+    return await asyncio.get_running_loop().run_in_executor(None, connection.recv)
+
+
+@dataclass
+class _LoadProcess:
+    connection: Connection
+
+    @classmethod
+    @asynccontextmanager
+    async def start(cls, base: str) -> AsyncIterator[_LoadProcess]:
+        ours, theirs = _SPAWN.Pipe()
+        process = _SPAWN.Process(target=_load_main, args=(theirs, base), daemon=True)
+        process.start()
+        try:
+            yield cls(ours)
+        finally:
+            ours.send(None)
+            process.join(10)
+
+    async def phase(self, rate: float, posts: list[Post]) -> dict[str, Any]:
+        self.connection.send((rate, posts))
+        return dict(await _receive(self.connection))
+
+
+def _load_main(connection: Connection, base: str) -> None:
+    asyncio.run(_load_loop(connection, base))
+
+
+async def _load_loop(connection: Connection, base: str) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as http:
+        while (work := connection.recv()) is not None:
+            rate, posts = work
+            started: dict[str, float] = {}
+            latency: list[float] = []
+            errors = [0]
+            tasks = []
+            t0 = time.monotonic()
+            for i, (path, body, headers, key) in enumerate(posts):
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(
+                    _post(http, base + path, body, headers, key, started, latency, errors)))
+            await asyncio.gather(*tasks)
+            connection.send({"started": started, "latency": latency, "errors": errors[0], "t0": t0,
+                             "elapsed": time.monotonic() - t0})
+
+
 async def _post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], key: str,
                 started: dict[str, float], latency: list[float], errors: list[int]) -> None:
-    t0 = time.perf_counter()
+    t0 = time.monotonic()
     started.setdefault(key, t0)
     try:
         async with http.post(url, data=body, headers=headers) as response:
@@ -152,4 +216,40 @@ async def _post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dic
                 errors[0] += 1
     except aiohttp.ClientError:
         errors[0] += 1
-    latency.append(time.perf_counter() - t0)
+    latency.append(time.monotonic() - t0)
+
+
+@asynccontextmanager
+async def platform_process(kind: str) -> AsyncIterator[dict[str, str]]:
+    """A fake platform API ("telegram" or "zalo") in a child process. Yields what a process needs to talk to it
+    (its settings, and for Zalo the secret to sign webhooks with); after the block, prints how many messages it
+    accepted."""
+    ours, theirs = _SPAWN.Pipe()
+    process = _SPAWN.Process(target=_platform_main, args=(theirs, kind), daemon=True)
+    process.start()
+    try:
+        yield dict(await _receive(ours))
+    finally:
+        ours.send(None)
+        print(f"replies accepted by the fake {kind} API: {await _receive(ours)}")
+        process.join(10)
+
+
+def _platform_main(connection: Connection, kind: str) -> None:
+    asyncio.run(_platform_loop(connection, kind))
+
+
+async def _platform_loop(connection: Connection, kind: str) -> None:
+    from tests.fakes.telegram_api import FakeTelegram
+    from tests.fakes.zalo_api import FakeZalo
+
+    if kind == "telegram":
+        async with FakeTelegram.run() as telegram:
+            connection.send(telegram.env())
+            await _receive(connection)
+            connection.send(len(telegram.sent()))
+    else:
+        async with FakeZalo.running() as zalo:
+            connection.send({**zalo.env(), "oa_secret_key": zalo.oa_secret_key})
+            await _receive(connection)
+            connection.send(len(zalo.sends))

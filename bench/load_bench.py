@@ -19,23 +19,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._driver import Bench
-from tests.fakes.zalo_api import FakeZalo, signed_webhook, user_event
+from bench._driver import Bench, platform_process
+from tests.fakes.zalo_api import signed_webhook, user_event
 
 
 async def main(updates: int, residents: int, rates: list[float]) -> None:
-    async with FakeZalo.running() as zalo:
-        bench = await Bench.start(**zalo.env())
+    async with platform_process("zalo") as zalo:
+        secret = zalo.pop("oa_secret_key")
+        bench = await Bench.start(**zalo)
         print(f"Zalo webhook: {updates} updates from {residents} residents, one process, SQLite")
 
         def make_post(user: str, key: str, question: str) -> tuple[str, bytes, dict[str, str], str]:
-            event = user_event("user_send_text", user, key, text=question, app_id=zalo.app_id)
-            body, headers = signed_webhook(event, zalo.app_id, zalo.oa_secret_key)
+            event = user_event("user_send_text", user, key, text=question, app_id=zalo["ZALO_APP_ID"])
+            body, headers = signed_webhook(event, zalo["ZALO_APP_ID"], secret)
             return "/zalo/webhook", body, headers, key
 
         try:
             await bench.run(make_post, updates, residents, rates)
-            print(f"replies accepted by the fake Zalo API: {len(zalo.sends)}")
         finally:
             await bench.stop()
 

@@ -20,29 +20,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._driver import Bench
-from tests.fakes.telegram_api import FakeTelegram
+from bench._driver import Bench, platform_process
+from tests.fakes.telegram_api import Updates
 
 SECRET = "bench-webhook-secret"
 
 
 async def main(updates: int, residents: int, rates: list[float]) -> None:
-    async with FakeTelegram.run() as telegram:
+    async with platform_process("telegram") as telegram:
         bench = await Bench.start(TROLY_PUBLIC_URL="https://bench.invalid", TELEGRAM_WEBHOOK_SECRET=SECRET,
-                                  **telegram.env())
+                                  **telegram)
         print(f"Telegram webhook: {updates} updates from {residents} chats, one process, SQLite")
+        builder = Updates()
         ids: dict[str, int] = {}
 
         def make_post(user: str, key: str, question: str) -> tuple[str, bytes, dict[str, str], str]:
             update_id = ids.setdefault(key, len(ids) + 1)
-            update = telegram.updates.text(int(user), question)
+            update = builder.text(int(user), question)
             update["update_id"] = update_id
             return ("/telegram/webhook", json.dumps(update).encode(),
                     {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}, str(update_id))
 
         try:
             await bench.run(make_post, updates, residents, rates)
-            print(f"replies accepted by the fake Bot API: {len(telegram.sent())}")
         finally:
             await bench.stop()
 

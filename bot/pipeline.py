@@ -11,7 +11,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,8 +88,8 @@ class Pipeline:
             arrival = await residents.identify(
                 session, incoming.channel, incoming.user_id, incoming.display_name, incoming.received_at
             )
-            who, conversation = arrival.who, arrival.conversation
-            turn = Turn(incoming, who, session, self.services, conversation.state, dict(conversation.data or {}),
+            who = arrival.who
+            turn = Turn(incoming, who, session, self.services, arrival.state, dict(arrival.data),
                         open_ticket_id=arrival.open_ticket_id,
                         roles=await self._roles(session, incoming.channel, incoming.user_id))
             masked = mask_secrets(incoming.text) if incoming.text else None
@@ -109,7 +110,7 @@ class Pipeline:
                     turn.decision = "rate_limited"
                     if recent == limit:
                         turn.say(turn.t(texts.RATE_LIMITED))
-                    self._store_inbound(session, turn)
+                    await residents.insert_messages(session, self._inbound_rows(turn))
                     return turn.replies
             if incoming.chat_id is not None:
                 # A group chat (the volunteers'): only its buttons concern us; the bot never chats there.
@@ -124,12 +125,10 @@ class Pipeline:
 
             if turn.state == "erased":
                 return turn.replies  # nothing of theirs may remain, not even this message
-            if (conversation.state, conversation.data) != (turn.state, turn.data):
-                conversation.state, conversation.data = turn.state, turn.data
-            self._store_inbound(session, turn)
+            await residents.save_state(session, arrival, turn.state, turn.data, incoming.received_at)
             if turn.decision:
                 self.runtime.metrics.decisions.labels(turn.decision).inc()
-            await self._store_replies(session, turn)
+            await residents.insert_messages(session, self._inbound_rows(turn) + await self._reply_rows(session, turn))
             return turn.replies
 
     async def _roles(self, session: AsyncSession, channel: str, user_id: str) -> frozenset[str]:
@@ -144,17 +143,19 @@ class Pipeline:
         self._role_cache[(channel, user_id)] = (now + ROLE_CACHE_SECONDS, roles)
         return roles
 
-    def _store_inbound(self, session: AsyncSession, turn: Turn) -> None:
+    def _inbound_rows(self, turn: Turn) -> list[dict[str, Any]]:
         incoming = turn.incoming
-        if incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
-            residents.add_message(
-                session, identity_id=turn.who.identity_id, direction="in", author=turn.author,
-                kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
-                text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
-                ticket_id=turn.ticket_id, created_at=incoming.received_at,
-            )
+        if incoming.kind not in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
+            return []
+        return [_message_row(
+            identity_id=turn.who.identity_id, direction="in", author=turn.author,
+            kind=incoming.kind.value if incoming.kind is not Kind.MEDIA else (incoming.media or "media"),
+            text=turn.stored_text, faq_id=turn.faq_id, decision=turn.decision, score=turn.score,
+            ticket_id=turn.ticket_id, created_at=incoming.received_at,
+        )]
 
-    async def _store_replies(self, session: AsyncSession, turn: Turn) -> None:
+    async def _reply_rows(self, session: AsyncSession, turn: Turn) -> list[dict[str, Any]]:
+        rows = []
         for reply in turn.replies:
             if (reply.channel, reply.user_id) == (turn.who.channel, turn.who.external_id):
                 identity_id = turn.who.identity_id
@@ -163,12 +164,9 @@ class Pipeline:
                 if other is None:
                     continue
                 identity_id = other.id
-            residents.add_message(
-                session, identity_id=identity_id, direction="out", author="bot", text=reply.text,
-                ticket_id=turn.ticket_id, created_at=self.runtime.now(),
-                # The same columns as the inbound row, so the whole turn is inserted in one batch.
-                kind="text", faq_id=None, decision=None, score=None,
-            )
+            rows.append(_message_row(identity_id=identity_id, direction="out", author="bot", kind="text",
+                                     text=reply.text, ticket_id=turn.ticket_id, created_at=self.runtime.now()))
+        return rows
 
     async def deliver(self, messages: Sequence[Outgoing]) -> None:
         """Send replies in order; a message that cannot go out is logged and counted, never raised to the user."""
@@ -206,6 +204,15 @@ class Pipeline:
                 return delivery
             await asyncio.sleep(min(max(delivery.retry_after, 0.5), MAX_RETRY_WAIT))
         return delivery
+
+
+def _message_row(*, identity_id: int, direction: str, author: str, kind: str, text: str | None,
+                 created_at: datetime, ticket_id: int | None, faq_id: str | None = None,
+                 decision: str | None = None, score: float | None = None) -> dict[str, Any]:
+    """One row of `messages`; every row names every column, so a turn's rows are inserted as one batch."""
+    return {"identity_id": identity_id, "direction": direction, "author": author, "kind": kind, "text": text,
+            "faq_id": faq_id, "decision": decision, "score": score, "ticket_id": ticket_id,
+            "created_at": created_at}
 
 
 class _Duplicate(Exception):

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bot.channels.base import Delivery, Result
 from bot.outbox.sender import OutboxSender
@@ -387,12 +388,18 @@ async def test_a_fired_run_is_invisible_to_others_until_its_rows_are_written(wor
     a run with no outbox rows yet, leaving its campaign `sending` for ever."""
     await world.subscribe(people(2))
     campaign_id = await world.campaign(author="api")
-    async with world.runtime.sessions() as session, session.begin():
-        campaign = await session.get(Campaign, campaign_id)
-        assert campaign is not None
-        now = world.runtime.now()
-        assert await campaigns.fire_run(session, campaign, now, now, "Phường 7") is not None
-        async with world.runtime.sessions() as other:
-            assert (await other.scalars(select(CampaignRun))).all() == []
-    async with world.runtime.sessions() as other:
-        assert len((await other.scalars(select(CampaignRun))).all()) == 1
+    # Another process's view: its own engine (on SQLite this process has one connection, so no other session
+    # of ours could even start before the commit).
+    observer = create_async_engine(world.runtime.engine.url)
+    try:
+        async with world.runtime.sessions() as session, session.begin():
+            campaign = await session.get(Campaign, campaign_id)
+            assert campaign is not None
+            now = world.runtime.now()
+            assert await campaigns.fire_run(session, campaign, now, now, "Phường 7") is not None
+            async with AsyncSession(observer) as other:
+                assert (await other.scalars(select(CampaignRun))).all() == []
+        async with AsyncSession(observer) as other:
+            assert len((await other.scalars(select(CampaignRun))).all()) == 1
+    finally:
+        await observer.dispose()

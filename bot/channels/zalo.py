@@ -43,8 +43,8 @@ MAX_TITLE = 20
 MAX_ID = 128  # identities.external_id and processed_updates.update_key are String(128)
 # Server.stop gives a service 4 s: in-flight events get most of it, the rest is for closing.
 STOP_TIMEOUT = 3.0
-# Events handled at once; more wait (answered 200 already) rather than crowding the database.
-MAX_CONCURRENT = 32
+# Events in progress at once, handled or waiting for their replies to reach Zalo (see the Telegram channel).
+MAX_CONCURRENT = 512
 
 TOKEN_ERRORS = frozenset({-216, -220})
 WINDOW_ERRORS = frozenset({-230, -232})

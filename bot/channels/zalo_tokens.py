@@ -96,9 +96,8 @@ class ZaloTokens:
         current = self._current
         if current is not None and self._fresh(current.expires_at):
             return current.access_token
-        async with self.sessions() as session:
-            row = await self._load(session)
-            pair = _Pair(row.access_token, row.expires_at)
+        row = await self._read()
+        pair = _Pair(row.access_token, row.expires_at)
         if self._fresh(pair.expires_at):
             self._current = pair
             return pair.access_token
@@ -107,7 +106,7 @@ class ZaloTokens:
     async def refresh(self, rejected: str) -> str:
         """A new access token to replace `rejected` (refused by Zalo, or about to expire)."""
         async with self._lock:
-            await self._ensure_row()
+            await self._read()
             # No `session.begin()` block: we commit by hand the moment the new pair is known, and leaving the
             # block any other way rolls back, which releases the row lock.
             async with self.sessions() as session:
@@ -160,19 +159,16 @@ class ZaloTokens:
                       "ZALO_REFRESH_TOKEN", extra={"error_name": exc.error_name})
             raise ZaloTokenError(f"refresh token refused: {exc.error_name}", retryable=False) from None
 
-    async def _load(self, session: AsyncSession) -> PlatformToken:
-        query = select(PlatformToken).where(PlatformToken.name == TOKEN_NAME)
-        row = await session.scalar(query)
-        if row is None:
+    async def _read(self) -> PlatformToken:
+        """The stored pair, seeded from the environment the first time (each read in a session of its own: one
+        session must not wait for another, which on SQLite holds the process's only connection)."""
+        for _ in range(2):
+            async with self.sessions() as session:
+                row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+            if row is not None:
+                return row
             await self._seed()
-            row = await session.scalar(query)
-        if row is None:
-            raise ZaloTokenError("no Zalo token row after seeding", retryable=True)
-        return row
-
-    async def _ensure_row(self) -> None:
-        async with self.sessions() as session:
-            await self._load(session)
+        raise ZaloTokenError("no Zalo token row after seeding", retryable=True)
 
     async def _seed(self) -> None:
         """Store the env pair as the first row; only ever when no row exists (rotated pairs win)."""

@@ -123,19 +123,19 @@ async def reassign(request: web.Request, staff: StaffSession) -> web.StreamRespo
     owner = form.get("owner")
     owner = owner.strip() if isinstance(owner, str) else ""
     now = runtime.now()
+    refusal: tuple[str, int] | None = None
     async with runtime.sessions() as session, session.begin():
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
             return request.app[ADMIN].render("error.html", staff, status=404, message="Không có phiếu này.")
-        if ticket.status == "closed":
-            return await ticket_page(request, staff, "Phiếu đã đóng, không giao lại được.", 409)
         previous = ticket.owner
-        if not owner:
+        if ticket.status == "closed":
+            refusal = ("Phiếu đã đóng, không giao lại được.", 409)
+        elif not owner:
             await tickets.give_back(session, ticket, staff.actor, now)
+        elif owner not in dict(await _helpers(session)):
+            refusal = ("Người nhận phải là tình nguyện viên hoặc cán bộ đã được cấp quyền.", 400)
         else:
-            if owner not in dict(await _helpers(session)):
-                return await ticket_page(request, staff, "Người nhận phải là tình nguyện viên hoặc cán bộ đã được "
-                                                          "cấp quyền.", 400)
             ticket.owner = owner
             ticket.status = "claimed"
             ticket.claimed_at = now
@@ -145,6 +145,10 @@ async def reassign(request: web.Request, staff: StaffSession) -> web.StreamRespo
             # Through the outbox: the new owner hears of it even if their platform is slow or down right now.
             note = Outgoing(channel, user_id, ASSIGNED.format(name=staff.name, id=ticket_id))  # type: ignore[arg-type]
             session.add(OutboxMessage(channel=channel, recipient=user_id, payload=note.to_json(), priority=0))
-        audit.record(session, staff.actor, "ticket.reassign", f"ticket:{ticket_id}", previous=previous,
-                     owner=owner or None)
+        if refusal is None:
+            audit.record(session, staff.actor, "ticket.reassign", f"ticket:{ticket_id}", previous=previous,
+                         owner=owner or None)
+    if refusal is not None:
+        # Rendered after the transaction: the page reads in a session of its own.
+        return await ticket_page(request, staff, *refusal)
     raise web.HTTPSeeOther(f"/admin/tickets/{ticket_id}?saved=1")
