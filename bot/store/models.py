@@ -352,3 +352,21 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(160))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AdminSession(Base):
+    """A staff member signed in to the dashboard, shared by every process on the database.
+
+    Only the SHA-256 of the session id is kept: the cookie holds the raw random id, so a copy of this table
+    cannot be replayed as a cookie. The CSRF token is kept as is (pages embed it in their forms); on its own it
+    is worthless, since a form is only accepted together with the session's cookie.
+    """
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Written at most once a minute (see bot.store.admin_sessions.TOUCH_EVERY), not on every page view.
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -64,7 +64,7 @@ def _login_form(request: web.Request, error: str | None = None, status: int = 20
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     dashboard = request.app[ADMIN]
-    if dashboard.current(request) is not None:
+    if await dashboard.current(request) is not None:
         raise web.HTTPSeeOther(safe_next(request.query.get("next")))
     return _login_form(request)
 
@@ -84,7 +84,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_form(request, "Mã quản trị không đúng.", status=401)
     raw_name = form.get("name")
     name = " ".join(raw_name.split())[:MAX_NAME] if isinstance(raw_name, str) else ""
-    staff = dashboard.sessions.create(name or "cán bộ")
+    staff = await dashboard.sessions.create(name or "cán bộ")
     target = form.get("next")
     response = web.HTTPSeeOther(safe_next(target if isinstance(target, str) else None))
     response.set_cookie(COOKIE, staff.id, path="/admin", httponly=True, samesite="Strict",
@@ -94,7 +94,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request, staff: StaffSession) -> web.StreamResponse:
-    request.app[ADMIN].sessions.drop(staff.id)
+    await request.app[ADMIN].sessions.drop(staff.id)
     response = web.HTTPSeeOther("/admin/login")
     response.del_cookie(COOKIE, path="/admin")
     raise response
@@ -198,7 +198,7 @@ async def report_page(request: web.Request, staff: StaffSession) -> web.StreamRe
 async def report_file(request: web.Request) -> web.StreamResponse:
     """A report download: for signed-in staff, or a script with the bearer token."""
     dashboard = request.app[ADMIN]
-    if dashboard.current(request) is None and bearer_problem(request) is not None:
+    if await dashboard.current(request) is None and bearer_problem(request) is not None:
         if "Authorization" in request.headers:
             problem = bearer_problem(request)
             assert problem is not None

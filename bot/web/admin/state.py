@@ -1,10 +1,9 @@
-"""What the dashboard keeps while the process runs: staff sessions, the templates, the packaged FAQ."""
+"""What the dashboard holds: staff sessions (in the database), the templates, the packaged FAQ."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +12,10 @@ from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime import Runtime
+from bot.store import admin_sessions
 from bot.web.app import RUNTIME
 from faq.content import Content, load_content
 
@@ -23,9 +24,9 @@ StaffHandler = Callable[[web.Request, "StaffSession"], Awaitable[web.StreamRespo
 
 COOKIE = "troly_admin"
 LOGIN_COOKIE = "troly_admin_login"
-IDLE_SECONDS = 8 * 3600
-LIFETIME_SECONDS = 24 * 3600
-MAX_SESSIONS = 1000
+IDLE_SECONDS = int(admin_sessions.IDLE.total_seconds())
+LIFETIME_SECONDS = int(admin_sessions.LIFETIME.total_seconds())
+MAX_SESSIONS = admin_sessions.MAX_SESSIONS
 
 # No script on any page: forms and links only. Styles come from our own stylesheet; SVG charts use
 # presentation attributes, which the policy allows.
@@ -45,8 +46,8 @@ class StaffSession:
     id: str
     csrf: str
     name: str
-    created: float
-    seen: float
+    created: datetime
+    seen: datetime
 
     @property
     def actor(self) -> str:
@@ -55,45 +56,48 @@ class StaffSession:
 
 
 class Sessions:
-    """Signed-in staff, by random session id. Held in this process only: with several processes behind a load
-    balancer, staff need sticky sessions (or this moves to a database table)."""
+    """Signed-in staff, in the `admin_sessions` table (see bot.store.admin_sessions): a session started on one
+    `troly serve` process is accepted by every other on the same database, so a load balancer needs no sticky
+    sessions, and signing out or expiry ends it everywhere.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    The CSRF token is a second random value stored with the session rather than derived from its id: it needs no
+    server-wide secret to configure and rotate, and the stored hash of the id gives nothing to derive it from.
+    Each call is one short transaction of its own, never held while a page is built (SQLite has one connection
+    per process).
+    """
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]) -> None:
+        self.db = db
         self.clock = clock
-        self._by_id: dict[str, StaffSession] = {}
 
-    def create(self, name: str) -> StaffSession:
-        self._prune()
+    async def create(self, name: str) -> StaffSession:
         now = self.clock()
-        session = StaffSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32), name, now, now)
-        self._by_id[session.id] = session
-        return session
+        session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        async with self.db() as session, session.begin():
+            # Sign-in is when the table is tidied: expired rows go, then the oldest beyond the cap.
+            await admin_sessions.delete_expired(session, now)
+            await admin_sessions.keep_newest(session, MAX_SESSIONS - 1)
+            await admin_sessions.create(session, session_id, csrf, name, now)
+        return StaffSession(session_id, csrf, name, now, now)
 
-    def get(self, session_id: str | None) -> StaffSession | None:
+    async def get(self, session_id: str | None) -> StaffSession | None:
         if not session_id:
             return None
-        session = self._by_id.get(session_id)
-        if session is None:
-            return None
         now = self.clock()
-        if now - session.seen > IDLE_SECONDS or now - session.created > LIFETIME_SECONDS:
-            self._by_id.pop(session_id, None)
-            return None
-        session.seen = now
-        return session
+        async with self.db() as session, session.begin():
+            row = await admin_sessions.find(session, session_id)
+            if row is None:
+                return None
+            if admin_sessions.is_expired(row, now):
+                await session.delete(row)
+                return None
+            await admin_sessions.touch(session, row, now)
+            return StaffSession(session_id, row.csrf, row.display_name, row.created_at, row.seen_at)
 
-    def drop(self, session_id: str | None) -> None:
+    async def drop(self, session_id: str | None) -> None:
         if session_id:
-            self._by_id.pop(session_id, None)
-
-    def _prune(self) -> None:
-        now = self.clock()
-        for sid, s in list(self._by_id.items()):
-            if now - s.seen > IDLE_SECONDS or now - s.created > LIFETIME_SECONDS:
-                del self._by_id[sid]
-        while len(self._by_id) >= MAX_SESSIONS:
-            oldest = min(self._by_id.values(), key=lambda s: s.seen)
-            del self._by_id[oldest.id]
+            async with self.db() as session, session.begin():
+                await admin_sessions.remove(session, session_id)
 
 
 def _number(value: Any, digits: int = 0) -> str:
@@ -131,7 +135,7 @@ class Dashboard:
     def __init__(self, packaged: Content | None = None, on_campaign_change: CampaignHook | None = None) -> None:
         self._packaged = packaged
         self.on_campaign_change = on_campaign_change
-        self.sessions = Sessions()
+        self._sessions: Sessions | None = None
         self.templates = Environment(
             loader=PackageLoader("bot.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -143,6 +147,12 @@ class Dashboard:
         self.runtime: Runtime | None = None
 
     @property
+    def sessions(self) -> Sessions:
+        """Signed-in staff (available once mounted: they live in the runtime's database)."""
+        assert self._sessions is not None
+        return self._sessions
+
+    @property
     def packaged(self) -> Content:
         """The FAQ as shipped, before staff edits (read once, on first use)."""
         if self._packaged is None:
@@ -152,8 +162,10 @@ class Dashboard:
     def mount(self, app: web.Application) -> None:
         from bot.web.admin import api, campaign_pages, faq_pages, pages, tickets_pages
 
-        self.runtime = app[RUNTIME]
+        self.runtime = runtime = app[RUNTIME]
         app[ADMIN] = self
+        # Through `runtime.now` (not captured once) so that tests can move the clock.
+        self._sessions = Sessions(runtime.sessions, lambda: runtime.now())
         zone = self.runtime.settings.timezone
         self.templates.filters["localtime"] = lambda at, fmt="%d/%m/%Y %H:%M": (
             at.astimezone(zone).strftime(fmt) if isinstance(at, datetime) else "–"
@@ -194,8 +206,8 @@ class Dashboard:
         assert self.runtime is not None
         return (self.runtime.settings.public_url or "").startswith("https://")
 
-    def current(self, request: web.Request) -> StaffSession | None:
-        return self.sessions.get(request.cookies.get(COOKIE))
+    async def current(self, request: web.Request) -> StaffSession | None:
+        return await self.sessions.get(request.cookies.get(COOKIE))
 
 
 ADMIN: web.AppKey[Dashboard] = web.AppKey("admin", Dashboard)
@@ -212,7 +224,7 @@ def staff_only(handler: StaffHandler) -> Callable[[web.Request], Awaitable[web.S
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         dashboard = request.app[ADMIN]
-        staff = dashboard.current(request)
+        staff = await dashboard.current(request)
         if staff is None:
             target = request.path_qs if request.method == "GET" else "/admin/"
             raise web.HTTPSeeOther(f"/admin/login?next={quote_path(target)}")
