@@ -13,6 +13,9 @@ from faq.matcher import Matcher
 class Knowledge:
     def __init__(self, content: Content) -> None:
         self._current = (content, Matcher.build(content.entries))
+        # The newest staff edit the content includes (0: the packaged content as shipped), so a process reloads
+        # only when the database holds a newer one.
+        self.edit_id = 0
 
     @property
     def content(self) -> Content:
@@ -22,6 +25,7 @@ class Knowledge:
     def matcher(self) -> Matcher:
         return self._current[1]
 
-    def replace(self, content: Content) -> None:
+    def replace(self, content: Content, edit_id: int) -> None:
         # Build first, then swap in one assignment: readers never see a half-built index.
         self._current = (content, Matcher.build(content.entries))
+        self.edit_id = edit_id

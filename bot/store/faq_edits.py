@@ -218,13 +218,14 @@ async def reload(sessions: async_sessionmaker[AsyncSession], knowledge: Knowledg
     async with sessions() as session:
         newest = await newest_edit_id(session)
         content = await effective_content(session, packaged)
-    knowledge.replace(content)
+    knowledge.replace(content, newest)
     return newest
 
 
 class EditWatcher(Periodic):
     """Picks up edits saved by another process (several processes behind a load balancer): every `interval`
-    seconds it compares the newest edit id with the one it loaded, and reloads when they differ."""
+    seconds it compares the newest edit id with the one the knowledge includes, and reloads when they differ
+    (rebuilding the matcher takes the loop for a fraction of a second: only when something changed)."""
 
     name = "faq-edits"
 
@@ -234,15 +235,14 @@ class EditWatcher(Periodic):
         self.sessions = sessions
         self.knowledge = knowledge
         self.packaged = packaged
-        self.loaded = -1
 
     async def check(self) -> bool:
         """Reload if anything changed; True when it did."""
         async with self.sessions() as session:
             newest = await newest_edit_id(session)
-        if newest == self.loaded:
+        if newest == self.knowledge.edit_id:
             return False
-        self.loaded = await reload(self.sessions, self.knowledge, self.packaged)
+        await reload(self.sessions, self.knowledge, self.packaged)
         return True
 
     async def tick(self) -> bool:

@@ -81,11 +81,16 @@ async def identify(
     columns: this runs for every inbound message."""
     row = (await session.execute(_ARRIVAL, {"channel": channel, "external_id": external_id})).first()
     if row is None:
-        resident = Resident(display_name=display_name, created_at=at, last_seen_at=at)
-        identity = Identity(resident=resident, channel=channel, external_id=external_id, last_inbound_at=at)
-        session.add(identity)
-        await session.flush()
-        return Arrival(Who(identity.resident_id, identity.id, channel, external_id), "idle", {}, None, None)
+        resident_id = (await session.execute(
+            insert(Resident.__table__).values(display_name=display_name, created_at=at, last_seen_at=at)
+            .returning(Resident.id)
+        )).scalar_one()
+        identity_id = (await session.execute(
+            insert(Identity.__table__).values(resident_id=resident_id, channel=channel, external_id=external_id,
+                                              last_inbound_at=at, created_at=at)
+            .returning(Identity.id)
+        )).scalar_one()
+        return Arrival(Who(resident_id, identity_id, channel, external_id), "idle", {}, None, None)
     identity_id, resident_id, active, last_inbound, last_seen, conversation_id, state, data, ticket_id = row
     # Zalo's reply window is counted in hours: the minute is precise enough, and saves a write per message.
     if not active or last_inbound is None or at - last_inbound > LAST_INBOUND_GRANULARITY:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store import audit
@@ -99,8 +99,12 @@ async def addresses_with_role(session: AsyncSession, role: str, channel: str = "
     return list(rows)
 
 
+# Built once: asked for every message of anyone not in the pipeline's short-lived role cache.
+_ROLES_OF = select(Role.role).where(Role.channel == bindparam("channel"), Role.external_id == bindparam("external_id"))
+
+
 async def roles_of(session: AsyncSession, channel: str, external_id: str) -> frozenset[str]:
-    rows = await session.scalars(select(Role.role).where(Role.channel == channel, Role.external_id == external_id))
+    rows = await session.scalars(_ROLES_OF, {"channel": channel, "external_id": external_id})
     return frozenset(rows)
 
 
