@@ -30,6 +30,10 @@ class Metrics:
             registry=self.registry,
         )
         self.up = Gauge("troly_up", "1 while the server runs", registry=self.registry)
+        self.scheduler_leader = Gauge(
+            "troly_scheduler_leader", "1 while this process is the campaign scheduler's leader (runs the jobs)",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

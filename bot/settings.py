@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = env("TROLY_RATE_LIMIT_PER_MINUTE", default=20, ge=1)
     # Message texts older than this are deleted (figures and decisions stay for reports).
     retention_days: int = env("TROLY_RETENTION_DAYS", default=180, ge=1)
+    # Several processes on PostgreSQL: an outbox worker silent this long is dead; its message in flight becomes
+    # `uncertain` and the rows it had claimed go to the others. Short: faster takeover; it must stay well above
+    # a process's longest pause (it beats every quarter of it).
+    outbox_lease_seconds: int = env("TROLY_OUTBOX_LEASE_SECONDS", default=60, ge=5, le=3600)
 
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN", default=None)
     telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")

@@ -129,6 +129,7 @@ CLAIMED_YOU = (
     "Nội dung trước đó (đã che thông tin bí mật):\n{summary}"
 )
 CLAIMED_BY_OTHER = "Phiếu #{id} đã được {owner} nhận rồi. Cảm ơn anh/chị!"
+ANOTHER_HELPER = "một thành viên khác của Tổ"
 CLAIM_NOT_ALLOWED = (
     "Chỉ tình nguyện viên đã được cấp quyền mới nhận được phiếu. Anh/chị liên hệ cán bộ xã/phường để được cấp quyền."
 )

@@ -41,7 +41,8 @@ async def claim_ticket(turn: Turn) -> None:
         if ticket.status == "closed":
             text = texts.TICKET_GONE.format(id=ticket.id)
         else:
-            text = texts.CLAIMED_BY_OTHER.format(id=ticket.id, owner=ticket.owner)
+            owner = await tickets.name_of(turn.session, ticket.owner or "") or texts.ANOTHER_HELPER
+            text = texts.CLAIMED_BY_OTHER.format(id=ticket.id, owner=owner)
         turn.send_to(turn.incoming.channel, turn.incoming.user_id, text)
         return
     await turn.session.refresh(ticket)

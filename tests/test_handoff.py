@@ -155,7 +155,7 @@ async def test_give_back_reannounces_and_another_can_claim(world: World) -> None
     await world.resident("gặp người hỗ trợ")
     await world.volunteer("claim:1", group=True)
     await world.volunteer("claim:1", user="v2", name="Trần Thị Bình", group=True)
-    assert "đã được telegram:v1 nhận" in world.telegram.to("v2")[-1].text
+    assert "đã được Nguyễn Văn An nhận" in world.telegram.to("v2")[-1].text
     await world.volunteer("/tra")
     assert (await world.ticket()).status == "waiting"
     assert world.telegram.to(GROUP)[-1].buttons[0].payload == "claim:1"
@@ -185,7 +185,8 @@ async def test_claim_race_has_exactly_one_owner(world: World, trial: int) -> Non
     loser = "v2" if ticket.owner == "telegram:v1" else "v1"
     winner = ticket.owner.partition(":")[2]
     assert "đã nhận phiếu" in world.telegram.to(winner)[-1].text
-    assert "đã được" in world.telegram.to(loser)[-1].text
+    winner_name = "Trần Thị Bình" if winner == "v2" else "Nguyễn Văn An"
+    assert f"đã được {winner_name} nhận rồi" in world.telegram.to(loser)[-1].text  # by name, not an address
     async with world.runtime.sessions() as session:
         claims = await session.scalar(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ticket.claim")

@@ -14,8 +14,9 @@ pending → sending only if the claim is still its own, so exactly one process e
 Pacing goes through shared send slots (`rate_slots`): a slot of the channel is reserved atomically per message,
 a chat is taken at that slot only if its previous message is `per_chat_interval` older, and a 429 pushes the
 channel's next slot back for every process. Each running sender beats in `outbox_workers`; rows `sending` of a
-worker silent for longer than the lease are the dead ones and become `uncertain` (at start and on every beat);
-pending rows a dead worker had claimed are free again once their claim is older than the lease.
+worker silent for longer than the lease (TROLY_OUTBOX_LEASE_SECONDS, beaten every quarter of it) are the dead
+ones and become `uncertain` (at start and on every beat); pending rows a dead worker had claimed are free again as
+soon as it counts as dead, and any claim older than the lease is free too.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class OutboxSender:
         poll_interval: float = 1.0,
         max_attempts: int = MAX_ATTEMPTS,
         worker_id: str | None = None,
+        lease: timedelta | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -107,7 +109,10 @@ class OutboxSender:
         self._heart: asyncio.Task[None] | None = None
         self._stopping = False
         self.shared = leases.is_shared(runtime.engine)
-        self.lease = leases.LEASE
+        # How long a silent worker counts as alive (TROLY_OUTBOX_LEASE_SECONDS); it beats four times per lease.
+        self.lease = lease if lease is not None else timedelta(seconds=runtime.settings.outbox_lease_seconds)
+        if self.lease <= timedelta(0):
+            raise ValueError("lease must be positive")
         self.heartbeat_seconds = self.lease.total_seconds() / 4
         # Small batches when several processes share the rate, so a claim is used well within its lease.
         self.batch = BATCH if not self.shared else max(10, min(BATCH, int(self.rate / 2)))

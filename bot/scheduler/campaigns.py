@@ -12,7 +12,7 @@ dedicated connection; the others try again every `leader_retry_seconds`, and the
 as often, so when the leader dies (its connection closes, which frees the lock) another process takes over
 within a few seconds and its start-up sweep fires what fell due meanwhile. Two processes briefly both acting
 (the old leader not yet aware it lost the lock) cannot fire a run twice: firing is idempotent. SQLite: one
-process, always leader.
+process, always leader. The gauge `troly_scheduler_leader` on /metrics is 1 on the leader, 0 elsewhere.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class CampaignScheduler:
         self.planned.clear()  # what a follower noted was never scheduled
         self._scheduler = AsyncIOScheduler(timezone=self.runtime.settings.timezone)
         self._scheduler.start()
+        self.runtime.metrics.scheduler_leader.set(1)
         await self.sync()
         self._scheduler.add_job(
             self.sync, "interval", seconds=self.resync_seconds, id="campaign-resync", coalesce=True,
@@ -92,6 +93,7 @@ class CampaignScheduler:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         self.planned.clear()
+        self.runtime.metrics.scheduler_leader.set(0)
 
     async def _elect_once(self) -> None:
         assert self._leadership is not None

@@ -1,6 +1,8 @@
 """What several processes on one PostgreSQL database share: worker heartbeats, send slots, a leader lock.
 
 SQLite serves one process, so none of this is used there (the callers keep their in-process paths).
+The outbox lease is the caller's (TROLY_OUTBOX_LEASE_SECONDS): a worker that has not beaten for that long is dead;
+its rows left `sending` become `uncertain`, and pending rows it had claimed may be taken by others.
 Times are the processes' wall clocks (`Runtime.now`), as everywhere else in the outbox: keep them in NTP sync.
 """
 
@@ -22,10 +24,6 @@ from bot.store.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
-# A worker that has not beaten for this long is dead: its rows left `sending` become `uncertain`, and pending
-# rows it had claimed may be taken by others.
-LEASE = timedelta(seconds=60)
-
 
 def is_shared(engine: AsyncEngine) -> bool:
     """PostgreSQL is the multi-process deployment; SQLite is single-writer."""
@@ -46,12 +44,12 @@ async def retire(session: AsyncSession, worker_id: str) -> None:
     await session.execute(delete(OutboxWorker).where(OutboxWorker.id == worker_id))
 
 
-def live_workers(now: datetime, lease: timedelta = LEASE) -> Select[tuple[str]]:
+def live_workers(now: datetime, lease: timedelta) -> Select[tuple[str]]:
     """The ids of workers that beat within the lease (a subquery for `claimed_by IN …`)."""
     return select(OutboxWorker.id).where(OutboxWorker.heartbeat_at >= now - lease)
 
 
-async def forget_dead(session: AsyncSession, now: datetime, lease: timedelta = LEASE) -> None:
+async def forget_dead(session: AsyncSession, now: datetime, lease: timedelta) -> None:
     """Drop heartbeats long gone and chat slots long past, so neither table grows without bound."""
     await session.execute(delete(OutboxWorker).where(OutboxWorker.heartbeat_at < now - 10 * lease))
     await session.execute(delete(RateSlot).where(RateSlot.next_at < now - lease))

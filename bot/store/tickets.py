@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store import audit
-from bot.store.models import FaqProposal, Identity, Message, Role, Ticket
+from bot.store.models import FaqProposal, Identity, Message, Resident, Role, Ticket
 
 OPEN = ("waiting", "claimed", "raised")
 
@@ -101,6 +101,15 @@ async def addresses_with_role(session: AsyncSession, role: str, channel: str = "
 
 # Built once: asked for every message of anyone not in the pipeline's short-lived role cache.
 _ROLES_OF = select(Role.role).where(Role.channel == bindparam("channel"), Role.external_id == bindparam("external_id"))
+
+
+async def name_of(session: AsyncSession, address: str) -> str | None:
+    """How a volunteer or staff member is called ("telegram:123" → the name their platform gave us)."""
+    channel, _, external_id = address.partition(":")
+    return await session.scalar(
+        select(Resident.display_name).join(Identity, Identity.resident_id == Resident.id)
+        .where(Identity.channel == channel, Identity.external_id == external_id)
+    )
 
 
 async def roles_of(session: AsyncSession, channel: str, external_id: str) -> frozenset[str]:
