@@ -51,6 +51,7 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
     scheduler = next((s for s in campaign_services if s.name == "campaign-scheduler"), None)
     mounts.append(Dashboard(on_campaign_change=getattr(scheduler, "refresh", None)).mount)
 
+    services.append(pipeline.delivery_log)
     services.append(HandoffTimers(pipeline))
     services.append(Housekeeping(runtime))
     # FAQ edits saved by another process reach this one within its polling interval.

@@ -22,6 +22,10 @@ class Periodic:
     async def tick(self) -> object:
         raise NotImplementedError
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=self.name)
 

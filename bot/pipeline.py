@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Delivery, Result, Sender
+from bot.outbox import journal
 from bot.runtime import Runtime
 from bot.store import residents, tickets
 from faq.secrets import mask_secrets
@@ -48,6 +49,8 @@ class Pipeline:
         # handler (which sleeps and retries) keeps throughput up under load. PostgreSQL runs them side by side.
         self._serial = asyncio.Lock() if runtime.engine.dialect.name == "sqlite" else None
         self.services = Services(runtime.settings, runtime.knowledge, lambda: runtime.now())
+        # Outcomes of journalled replies; a service of its own (started by the assembly) writes them in batches.
+        self.delivery_log = journal.DeliveryLog(runtime)
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender
@@ -57,10 +60,10 @@ class Pipeline:
         metrics = self.runtime.metrics
         try:
             if self._serial is None:
-                replies = await self._handle(incoming)
+                replies, journalled = await self._handle(incoming)
             else:
                 async with self._serial:
-                    replies = await self._handle(incoming)
+                    replies, journalled = await self._handle(incoming)
         except _Duplicate:
             metrics.updates.labels(incoming.channel, "duplicate").inc()
             return []
@@ -71,7 +74,7 @@ class Pipeline:
             await self.deliver([apology])
             return [apology]
         metrics.updates.labels(incoming.channel, "handled").inc()
-        await self.deliver(replies)
+        await self.deliver(replies, journalled)
         metrics.handle_seconds.labels(incoming.channel).observe(time.perf_counter() - started)
         return replies
 
@@ -79,7 +82,8 @@ class Pipeline:
         term = self.runtime.settings.term_of_address
         return texts.ERROR.format(Term=term[:1].upper() + term[1:], term=term)
 
-    async def _handle(self, incoming: Incoming) -> list[Outgoing]:
+    async def _handle(self, incoming: Incoming) -> tuple[list[Outgoing], list[int]]:
+        """The turn's replies, and the ids of their outbox journal rows (none when nothing of theirs may stay)."""
         async with self.runtime.sessions() as session, session.begin():
             if incoming.update_key is not None and not await residents.record_update(
                 session, incoming.channel, incoming.update_key, self.runtime.now()
@@ -111,11 +115,11 @@ class Pipeline:
                     if recent == limit:
                         turn.say(turn.t(texts.RATE_LIMITED))
                     await residents.insert_messages(session, self._inbound_rows(turn))
-                    return turn.replies
+                    return turn.replies, await self._journal(session, turn, [turn.who.identity_id] * len(turn.replies))
             if incoming.chat_id is not None:
                 # A group chat (the volunteers'): only its buttons concern us; the bot never chats there.
                 await group_router.dispatch(turn)
-                return turn.replies
+                return turn.replies, await self._journal(session, turn, await self._identities(session, turn))
             # Staff commands first (they answer "not allowed" to others), then a volunteer's tools, then the
             # resident's conversation, which volunteers and staff can also use.
             routers = [staff_router, volunteer_router, self.router] if turn.roles else [staff_router, self.router]
@@ -124,12 +128,13 @@ class Pipeline:
                     break
 
             if turn.state == "erased":
-                return turn.replies  # nothing of theirs may remain, not even this message
+                return turn.replies, []  # nothing of theirs may remain, not even this message
             await residents.save_state(session, arrival, turn.state, turn.data, incoming.received_at)
             if turn.decision:
                 self.runtime.metrics.decisions.labels(turn.decision).inc()
-            await residents.insert_messages(session, self._inbound_rows(turn) + await self._reply_rows(session, turn))
-            return turn.replies
+            identities = await self._identities(session, turn)
+            await residents.insert_messages(session, self._inbound_rows(turn) + self._reply_rows(turn, identities))
+            return turn.replies, await self._journal(session, turn, identities)
 
     async def _roles(self, session: AsyncSession, channel: str, user_id: str) -> frozenset[str]:
         """Roles change rarely and are read on every message: keep them a few seconds."""
@@ -154,34 +159,47 @@ class Pipeline:
             ticket_id=turn.ticket_id, created_at=incoming.received_at,
         )]
 
-    async def _reply_rows(self, session: AsyncSession, turn: Turn) -> list[dict[str, Any]]:
-        rows = []
+    async def _identities(self, session: AsyncSession, turn: Turn) -> list[int | None]:
+        """Whose each reply is (None: an address we have no identity for, such as the volunteers' group)."""
+        found: list[int | None] = []
         for reply in turn.replies:
             if (reply.channel, reply.user_id) == (turn.who.channel, turn.who.external_id):
-                identity_id = turn.who.identity_id
+                found.append(turn.who.identity_id)
             else:
                 other = await residents.find_identity(session, reply.channel, reply.user_id)
-                if other is None:
-                    continue
-                identity_id = other.id
-            rows.append(_message_row(identity_id=identity_id, direction="out", author="bot", kind="text",
-                                     text=reply.text, ticket_id=turn.ticket_id, created_at=self.runtime.now()))
-        return rows
+                found.append(other.id if other is not None else None)
+        return found
 
-    async def deliver(self, messages: Sequence[Outgoing]) -> None:
-        """Send replies in order; a message that cannot go out is logged and counted, never raised to the user."""
-        for message in messages:
+    def _reply_rows(self, turn: Turn, identities: list[int | None]) -> list[dict[str, Any]]:
+        now = self.runtime.now()
+        return [_message_row(identity_id=identity_id, direction="out", author="bot", kind="text", text=reply.text,
+                             ticket_id=turn.ticket_id, created_at=now)
+                for reply, identity_id in zip(turn.replies, identities, strict=True) if identity_id is not None]
+
+    async def _journal(self, session: AsyncSession, turn: Turn, identities: list[int | None]) -> list[int]:
+        return await journal.journal(session, turn.replies, identities, self.runtime.now())
+
+    async def deliver(self, messages: Sequence[Outgoing], journalled: Sequence[int] = ()) -> None:
+        """Send replies in order; a message that cannot go out is logged and counted, never raised to the user.
+
+        `journalled` holds the replies' outbox rows (see bot/outbox/journal.py): each gets its outcome."""
+        for n, message in enumerate(messages):
             sender = self.senders.get(message.channel)
             if sender is None:
                 log.warning("no sender for channel", extra={"channel": message.channel})
-                continue
-            delivery = await self._send_with_retries(sender, message)
-            self.runtime.metrics.deliveries.labels(message.channel, delivery.result.value).inc()
+                delivery = Delivery(Result.FAILED, detail=f"no sender for channel {message.channel}")
+            else:
+                delivery = await self._send_with_retries(sender, message)
+                self.runtime.metrics.deliveries.labels(message.channel, delivery.result.value).inc()
+            if n < len(journalled):
+                self.delivery_log.note(journalled[n], delivery)
             if delivery.result is Result.BLOCKED:
                 async with self.runtime.sessions() as session, session.begin():
                     await residents.deactivate(session, message.channel, message.user_id)
             elif delivery.result is Result.SENT and message.ref and delivery.detail.isdigit():
                 await self._remember_post(message.ref, int(delivery.detail))
+        if journalled and not self.delivery_log.running:
+            await self.delivery_log.flush()  # no periodic writer in this process (a test, the console)
 
     async def _remember_post(self, ref: str, message_id: int) -> None:
         """The volunteer-group post of a ticket is edited later (claimed by…, closed): keep its id."""

@@ -21,6 +21,7 @@ from bot.store.models import (
 
 # Idempotency keys only need to outlive the platforms' redelivery windows (Telegram keeps updates ~24 h).
 UPDATE_KEYS_KEPT = timedelta(days=7)
+JOURNAL_KEPT = timedelta(days=1)
 
 
 async def apply_retention(session: AsyncSession, now: datetime, days: int) -> dict[str, int]:
@@ -36,11 +37,17 @@ async def apply_retention(session: AsyncSession, now: datetime, days: int) -> di
     payloads = await session.execute(
         delete(OutboxMessage).where(OutboxMessage.created_at < cutoff, OutboxMessage.status != "pending")
     )
+    # Replies journalled in the outbox (bot/outbox/journal.py) are only a safety net once they have an outcome;
+    # the message itself is in `messages`.
+    journal_rows = await session.execute(
+        delete(OutboxMessage).where(OutboxMessage.run_id.is_(None), OutboxMessage.status != "pending",
+                                    OutboxMessage.created_at < now - JOURNAL_KEPT)
+    )
     keys = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - UPDATE_KEYS_KEPT))
     return {
         "message_texts_cleared": _count(texts),
         "ticket_summaries_cleared": _count(summaries),
-        "deliveries_deleted": _count(payloads),
+        "deliveries_deleted": _count(payloads) + _count(journal_rows),
         "update_keys_deleted": _count(keys),
     }
 
