@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Delivery, Result
+from bot.outbox.sender import FINAL_STATUS
 from bot.periodic import Periodic
 from bot.runtime import Runtime
 from bot.store.models import OutboxMessage
@@ -35,14 +36,6 @@ log = logging.getLogger(__name__)
 # Three attempts with up to 30 s waits (the pipeline's), plus request timeouts, stay well inside this.
 REPLY_GRACE = timedelta(minutes=5)
 FLUSH_SECONDS = 0.2
-
-_FINAL = {
-    Result.SENT: "sent",
-    Result.BLOCKED: "blocked",
-    Result.OUTSIDE_WINDOW: "outside_window",
-    Result.FAILED: "failed",
-    Result.UNCERTAIN: "uncertain",
-}
 
 _TABLE = OutboxMessage.__table__
 # Only a row nobody else has taken: if the outbox sender got to it first, its outcome stands.
@@ -89,7 +82,7 @@ class DeliveryLog(Periodic):
 
     def note(self, row_id: int, delivery: Delivery) -> None:
         """Record one reply's outcome. A reply still being retried (RETRY) is left to the outbox sender."""
-        status = _FINAL.get(delivery.result)
+        status = FINAL_STATUS.get(delivery.result)
         if status is None:
             return
         at = self.runtime.now() if delivery.result is Result.SENT else None

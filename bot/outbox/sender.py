@@ -51,7 +51,8 @@ REPORT = (
     "Thời gian: {duration} · Tốc độ: {rate:.1f} tin/giây"
 )
 
-_FINAL = {
+# A delivery's outcome as the row's final status (RETRY is not final). The reply journal settles its rows the same.
+FINAL_STATUS = {
     Result.SENT: "sent",
     Result.BLOCKED: "blocked",
     Result.OUTSIDE_WINDOW: "outside_window",
@@ -404,7 +405,7 @@ class OutboxSender:
                 values.update(status="pending", next_attempt_at=now + timedelta(seconds=wait), claimed_by=None,
                               claimed_at=None)
         else:
-            values["status"] = _FINAL[delivery.result]
+            values["status"] = FINAL_STATUS[delivery.result]
             if delivery.result is Result.SENT:
                 values["sent_at"] = now
         self.runtime.metrics.deliveries.labels(row.channel, delivery.result.value).inc()
