@@ -45,8 +45,9 @@ class Pipeline:
         self.senders: dict[str, Sender] = dict(senders or {})
         self.router = router or resident_router
         self._role_cache: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
-        # SQLite has one writer at a time; letting transactions queue here instead of inside SQLite's busy
-        # handler (which sleeps and retries) keeps throughput up under load. PostgreSQL runs them side by side.
+        # SQLite: the process has one connection (bot/store/sqlite_inline.py). Turns queue here, first come first
+        # served and without the pool's checkout timeout, which a burst of hundreds could otherwise exceed.
+        # PostgreSQL runs them side by side.
         self._serial = asyncio.Lock() if runtime.engine.dialect.name == "sqlite" else None
         self.services = Services(runtime.settings, runtime.knowledge, lambda: runtime.now())
         # Outcomes of journalled replies; a service of its own (started by the assembly) writes them in batches.

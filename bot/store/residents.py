@@ -145,11 +145,6 @@ async def deactivate(session: AsyncSession, channel: str, external_id: str) -> N
     )
 
 
-def add_message(session: AsyncSession, **fields: Any) -> None:
-    # Inserted with the rest of the transaction (in one batch) at commit.
-    session.add(Message(**fields))
-
-
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert one turn's messages in one statement. Every row names the same columns (so they go as one batch);
     a plain table insert, since nothing needs the rows back as objects."""
