@@ -38,6 +38,7 @@ REPLY_GRACE = timedelta(minutes=5)
 FLUSH_SECONDS = 0.2
 
 _TABLE = OutboxMessage.__table__
+_JOURNAL = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 # Only a row nobody else has taken: if the outbox sender got to it first, its outcome stands.
 _SETTLE = (
     update(_TABLE)
@@ -57,7 +58,7 @@ async def journal(session: AsyncSession, replies: Sequence[Outgoing], identity_i
          "next_attempt_at": now + REPLY_GRACE, "created_at": now}
         for reply, identity_id in zip(replies, identity_ids, strict=True)
     ]
-    result = await session.execute(insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True), rows)
+    result = await session.execute(_JOURNAL, rows)
     return list(result.scalars())
 
 

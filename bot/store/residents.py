@@ -53,23 +53,43 @@ class Arrival:
     open_ticket_id: int | None
 
 
-# Built once: every inbound message runs these, and reusing the statement objects spares SQLAlchemy rebuilding
-# them and recomputing their cache keys (measurable at hundreds of messages per second).
+# The hot path's statements are built once, on the tables' plain columns: reusing a statement object spares
+# rebuilding it and recomputing its cache key, and a statement without ORM entities skips the ORM's result
+# processing. Each is measurable at hundreds of messages per second.
+_IDENTITIES = Identity.__table__.c
+_RESIDENTS = Resident.__table__.c
+_CONVERSATIONS = Conversation.__table__.c
+_MESSAGES = Message.__table__.c
+_TICKETS = Ticket.__table__.c
+
 _OPEN_TICKET = (
-    select(Ticket.id).where(Ticket.resident_id == Identity.resident_id, Ticket.status != "closed")
+    select(_TICKETS.id).where(_TICKETS.resident_id == _IDENTITIES.resident_id, _TICKETS.status != "closed")
     .limit(1).scalar_subquery()
 )
 _ARRIVAL = (
-    select(Identity.id, Identity.resident_id, Identity.active, Identity.last_inbound_at, Resident.last_seen_at,
-           Conversation.id, Conversation.state, Conversation.data, _OPEN_TICKET)
-    .join(Resident, Resident.id == Identity.resident_id)
-    .outerjoin(Conversation, Conversation.identity_id == Identity.id)
-    .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+    select(_IDENTITIES.id, _IDENTITIES.resident_id, _IDENTITIES.active, _IDENTITIES.last_inbound_at,
+           _RESIDENTS.last_seen_at, _CONVERSATIONS.id, _CONVERSATIONS.state, _CONVERSATIONS.data, _OPEN_TICKET)
+    .select_from(Identity.__table__)
+    .join(Resident.__table__, _RESIDENTS.id == _IDENTITIES.resident_id)
+    .outerjoin(Conversation.__table__, _CONVERSATIONS.identity_id == _IDENTITIES.id)
+    .where(_IDENTITIES.channel == bindparam("channel"), _IDENTITIES.external_id == bindparam("external_id"))
 )
-_RECENT_INBOUND = select(func.count()).select_from(Message).where(
-    Message.identity_id == bindparam("identity_id"), Message.direction == "in",
-    Message.created_at > bindparam("since", type_=UTCDateTime()),
+_RECENT_INBOUND = select(func.count()).select_from(Message.__table__).where(
+    _MESSAGES.identity_id == bindparam("identity_id"), _MESSAGES.direction == "in",
+    _MESSAGES.created_at > bindparam("since", type_=UTCDateTime()),
 )
+_NEW_RESIDENT = insert(Resident.__table__).returning(_RESIDENTS.id)
+_NEW_IDENTITY = insert(Identity.__table__).returning(_IDENTITIES.id)
+_IDENTITY_WROTE = (
+    update(Identity.__table__).where(_IDENTITIES.id == bindparam("identity_id"))
+    .values(active=True, last_inbound_at=bindparam("at", type_=UTCDateTime()))
+)
+_RESIDENT_SEEN = (
+    update(Resident.__table__).where(_RESIDENTS.id == bindparam("resident_id"))
+    .values(last_seen_at=bindparam("at", type_=UTCDateTime()))
+)
+_NEW_STATE = insert(Conversation.__table__)
+_STATE_CHANGED = update(Conversation.__table__).where(_CONVERSATIONS.id == bindparam("conversation_id"))
 
 
 async def identify(
@@ -82,22 +102,18 @@ async def identify(
     row = (await session.execute(_ARRIVAL, {"channel": channel, "external_id": external_id})).first()
     if row is None:
         resident_id = (await session.execute(
-            insert(Resident.__table__).values(display_name=display_name, created_at=at, last_seen_at=at)
-            .returning(Resident.id)
-        )).scalar_one()
-        identity_id = (await session.execute(
-            insert(Identity.__table__).values(resident_id=resident_id, channel=channel, external_id=external_id,
-                                              last_inbound_at=at, created_at=at)
-            .returning(Identity.id)
-        )).scalar_one()
+            _NEW_RESIDENT, {"display_name": display_name, "created_at": at, "last_seen_at": at})).scalar_one()
+        identity_id = (await session.execute(_NEW_IDENTITY, {
+            "resident_id": resident_id, "channel": channel, "external_id": external_id, "last_inbound_at": at,
+            "created_at": at, "active": True,
+        })).scalar_one()
         return Arrival(Who(resident_id, identity_id, channel, external_id), "idle", {}, None, None)
     identity_id, resident_id, active, last_inbound, last_seen, conversation_id, state, data, ticket_id = row
     # Zalo's reply window is counted in hours: the minute is precise enough, and saves a write per message.
     if not active or last_inbound is None or at - last_inbound > LAST_INBOUND_GRANULARITY:
-        await session.execute(update(Identity).where(Identity.id == identity_id)
-                              .values(active=True, last_inbound_at=at))
+        await session.execute(_IDENTITY_WROTE, {"identity_id": identity_id, "at": at})
     if at - last_seen > LAST_SEEN_GRANULARITY:
-        await session.execute(update(Resident).where(Resident.id == resident_id).values(last_seen_at=at))
+        await session.execute(_RESIDENT_SEEN, {"resident_id": resident_id, "at": at})
     return Arrival(Who(resident_id, identity_id, channel, external_id), state or "idle", dict(data or {}),
                    conversation_id, ticket_id)
 
@@ -105,11 +121,11 @@ async def identify(
 async def save_state(session: AsyncSession, arrival: Arrival, state: str, data: dict[str, Any], at: datetime) -> None:
     """Store the dialogue state the turn ended in (a write only when it changed, or the first time)."""
     if arrival.conversation_id is None:
-        await session.execute(insert(Conversation.__table__).values(
-            identity_id=arrival.who.identity_id, state=state, data=data, updated_at=at))
+        await session.execute(_NEW_STATE, {"identity_id": arrival.who.identity_id, "state": state, "data": data,
+                                           "updated_at": at})
     elif (state, data) != (arrival.state, arrival.data):
-        await session.execute(update(Conversation.__table__).where(Conversation.id == arrival.conversation_id)
-                              .values(state=state, data=data, updated_at=at))
+        await session.execute(_STATE_CHANGED, {"conversation_id": arrival.conversation_id, "state": state,
+                                               "data": data, "updated_at": at})
 
 
 def _record_update_statement(insert_for_dialect: Any) -> Any:

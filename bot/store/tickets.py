@@ -100,7 +100,9 @@ async def addresses_with_role(session: AsyncSession, role: str, channel: str = "
 
 
 # Built once: asked for every message of anyone not in the pipeline's short-lived role cache.
-_ROLES_OF = select(Role.role).where(Role.channel == bindparam("channel"), Role.external_id == bindparam("external_id"))
+_ROLES = Role.__table__.c
+_ROLES_OF = select(_ROLES.role).where(_ROLES.channel == bindparam("channel"),
+                                     _ROLES.external_id == bindparam("external_id"))
 
 
 async def name_of(session: AsyncSession, address: str) -> str | None:
