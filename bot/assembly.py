@@ -10,6 +10,7 @@ from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.server import Service
 from bot.store.faq_edits import EditWatcher
+from bot.store.sqlite_inline import checkpointer_for
 from bot.web.admin import Dashboard
 from bot.web.app import Mount
 from faq.content import load_content
@@ -56,4 +57,7 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
     services.append(Housekeeping(runtime))
     # FAQ edits saved by another process reach this one within its polling interval.
     services.append(EditWatcher(runtime.sessions, runtime.knowledge, load_content()))
+    checkpointer = checkpointer_for(runtime.engine)
+    if checkpointer is not None:
+        services.append(checkpointer)
     return services, mounts

@@ -14,6 +14,7 @@ one of its short transactions; the busy timeout covers that.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,9 @@ from typing import Any
 import aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from bot.periodic import Periodic
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -49,4 +53,44 @@ def create_inline_engine(url: str, **kwargs: Any) -> AsyncEngine:
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
         return await connection
 
+    if database == ":memory:":
+        # One connection is the whole database: every session shares it (and it is one already).
+        return create_async_engine(url, async_creator=connect, poolclass=StaticPool, **kwargs)
     return create_async_engine(url, async_creator=connect, pool_size=1, max_overflow=0, **kwargs)
+
+
+class Checkpointer(Periodic):
+    """Copies the write-ahead log back into the database file from a worker thread, every second.
+
+    SQLite does this itself on the commit that takes the log past 1,000 pages; with statements run inline that
+    commit, and the fsync the copy ends with, would hold the event loop (tens of milliseconds on a slow disk,
+    every few seconds under load). Checkpointing more often from another connection keeps the log short, so that
+    never happens; a PASSIVE checkpoint does not block the writer. Should this service stop, SQLite's own
+    checkpoints take over again.
+    """
+
+    name = "sqlite-checkpoint"
+
+    def __init__(self, database: str, interval: float = 1.0) -> None:
+        super().__init__(interval)
+        self.database = database
+
+    async def tick(self) -> tuple[int, int]:
+        """(pages in the log, pages copied back) after one checkpoint."""
+        return await asyncio.to_thread(self._checkpoint)
+
+    def _checkpoint(self) -> tuple[int, int]:
+        connection = sqlite3.connect(self.database, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            _busy, log, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(log), int(copied)
+        finally:
+            connection.close()
+
+
+def checkpointer_for(engine: AsyncEngine) -> Checkpointer | None:
+    """A checkpointer for a SQLite file; None for PostgreSQL or an in-memory database."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Checkpointer(database)
