@@ -7,10 +7,12 @@ import asyncio
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.engine import create_engine
-from bot.store.sqlite_inline import checkpointer_for
+from bot.store.sqlite_inline import NestedSessionError, checkpointer_for
 
 
 async def test_statements_run_on_the_loop_thread_and_concurrent_transactions_take_turns(tmp_path: Path) -> None:
@@ -34,6 +36,21 @@ async def test_statements_run_on_the_loop_thread_and_concurrent_transactions_tak
             assert (await connection.execute(text("SELECT n FROM counter"))).scalar_one() == 50  # no lost update
         assert threads == {threading.get_ident()}
         assert engine.pool.size() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_session_opened_inside_another_is_refused_at_once(tmp_path: Path) -> None:
+    """It would wait for its own connection until the pool timeout (30 s) and then fail less clearly."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'nested.db'}", pool_timeout=2)
+    try:
+        async with AsyncSession(engine) as outer:
+            await outer.execute(text("SELECT 1"))
+            async with AsyncSession(engine) as inner:
+                with pytest.raises(NestedSessionError):
+                    await inner.execute(text("SELECT 1"))
+        async with AsyncSession(engine) as after:  # the connection went back: usable again
+            assert (await after.execute(text("SELECT 2"))).scalar_one() == 2
     finally:
         await engine.dispose()
 

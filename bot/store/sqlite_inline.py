@@ -22,7 +22,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
 
 from bot.periodic import Periodic
 
@@ -42,6 +42,39 @@ class InlineConnection(aiosqlite.Connection):
         return fn(*args, **kwargs)
 
 
+class NestedSessionError(RuntimeError):
+    """A task asked for the connection while holding it: opened a session inside another one."""
+
+
+class OneConnectionPool(AsyncAdaptedQueuePool):
+    """The process's single connection. A task that asks for it while it holds it would wait for itself until the
+    pool's timeout; it is refused at once instead, with the reason (open the second session after the first)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._holder: asyncio.Task[Any] | None = None
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        task = _current_task()
+        if task is not None and task is self._holder:
+            raise NestedSessionError(
+                "a session was opened inside another on SQLite's single connection; close the first one before")
+        record = super()._do_get()
+        self._holder = task
+        return record
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        self._holder = None
+        super()._do_return_conn(record)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop (the pool is being disposed of at exit)
+        return None
+
+
 def create_inline_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database or ":memory:"
 
@@ -56,7 +89,8 @@ def create_inline_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if database == ":memory:":
         # One connection is the whole database: every session shares it (and it is one already).
         return create_async_engine(url, async_creator=connect, poolclass=StaticPool, **kwargs)
-    return create_async_engine(url, async_creator=connect, pool_size=1, max_overflow=0, **kwargs)
+    return create_async_engine(url, async_creator=connect, poolclass=OneConnectionPool, pool_size=1, max_overflow=0,
+                               **kwargs)
 
 
 class Checkpointer(Periodic):
