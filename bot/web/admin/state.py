@@ -24,9 +24,6 @@ StaffHandler = Callable[[web.Request, "StaffSession"], Awaitable[web.StreamRespo
 
 COOKIE = "troly_admin"
 LOGIN_COOKIE = "troly_admin_login"
-IDLE_SECONDS = int(admin_sessions.IDLE.total_seconds())
-LIFETIME_SECONDS = int(admin_sessions.LIFETIME.total_seconds())
-MAX_SESSIONS = admin_sessions.MAX_SESSIONS
 
 # No script on any page: forms and links only. Styles come from our own stylesheet; SVG charts use
 # presentation attributes, which the policy allows.
@@ -76,7 +73,7 @@ class Sessions:
         async with self.db() as session, session.begin():
             # Sign-in is when the table is tidied: expired rows go, then the oldest beyond the cap.
             await admin_sessions.delete_expired(session, now)
-            await admin_sessions.keep_newest(session, MAX_SESSIONS - 1)
+            await admin_sessions.keep_newest(session, admin_sessions.MAX_SESSIONS - 1)
             await admin_sessions.create(session, session_id, csrf, name, now)
         return StaffSession(session_id, csrf, name, now, now)
 
