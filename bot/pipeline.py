@@ -197,19 +197,11 @@ class Pipeline:
             if delivery.result is Result.BLOCKED:
                 async with self.runtime.sessions() as session, session.begin():
                     await residents.deactivate(session, message.channel, message.user_id)
-            elif delivery.result is Result.SENT and message.ref and delivery.detail.isdigit():
-                await self._remember_post(message.ref, int(delivery.detail))
+            elif delivery.result is Result.SENT and message.ref:
+                async with self.runtime.sessions() as session, session.begin():
+                    await tickets.remember_post(session, message.ref, delivery.detail)
         if journalled and not self.delivery_log.running:
             await self.delivery_log.flush()  # no periodic writer in this process (a test, the console)
-
-    async def _remember_post(self, ref: str, message_id: int) -> None:
-        """The volunteer-group post of a ticket is edited later (claimed by…, closed): keep its id."""
-        kind, _, ticket_id = ref.partition(":")
-        if kind == "ticket-post" and ticket_id.isdigit():
-            async with self.runtime.sessions() as session, session.begin():
-                ticket = await tickets.get(session, int(ticket_id))
-                if ticket is not None:
-                    ticket.group_message_id = message_id
 
     async def _send_with_retries(self, sender: Sender, message: Outgoing) -> Delivery:
         delivery = Delivery(Result.FAILED, detail="not attempted")

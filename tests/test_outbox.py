@@ -20,7 +20,7 @@ from bot.outbox.sender import OutboxSender
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import campaigns, migrate, residents
-from bot.store.models import Campaign, CampaignRun, Identity, OutboxMessage
+from bot.store.models import Campaign, CampaignRun, Identity, OutboxMessage, Ticket
 from handlers.messages import Outgoing
 
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
@@ -403,3 +403,29 @@ async def test_a_fired_run_is_invisible_to_others_until_its_rows_are_written(wor
             assert len((await other.scalars(select(CampaignRun))).all()) == 1
     finally:
         await observer.dispose()
+
+
+async def test_a_ticket_post_sent_through_the_outbox_stays_editable(world: World) -> None:
+    """A ticket's group post recovered from the reply journal: its message id is kept like a direct send's."""
+    now = world.clock.now()
+    async with world.runtime.sessions() as session, session.begin():
+        arrival = await residents.identify(session, "zalo", "z1", "Bà Lan", now)
+        ticket = Ticket(resident_id=arrival.who.resident_id, identity_id=arrival.who.identity_id, status="waiting",
+                        reason="asked", created_at=now)
+        session.add(ticket)
+        await session.flush()
+        post = Outgoing("telegram", "-100200", f"Phiếu #{ticket.id}", ref=f"ticket-post:{ticket.id}")
+        other = Outgoing("telegram", "-100200", "không phải phiếu", ref="something-else:1")
+        session.add_all([OutboxMessage(channel="telegram", recipient="-100200", payload=m.to_json(), priority=0)
+                         for m in (other, post)])
+        ticket_id = ticket.id
+    world.clock.t += 2  # the second message to that chat waits its second
+    sender = world.sender()
+    while await sender.process_batch():
+        pass
+    world.clock.t += 2
+    await sender.process_batch()
+    assert [m.ref for _, m in world.telegram.received] == ["something-else:1", f"ticket-post:{ticket_id}"]
+    async with world.runtime.sessions() as session:
+        stored = await session.get(Ticket, ticket_id)
+    assert stored is not None and stored.group_message_id == 1  # the platform's id for the second send

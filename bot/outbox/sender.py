@@ -35,7 +35,7 @@ from sqlalchemy import CursorResult, Select, exists, func, or_, select, update
 
 from bot.channels.base import Delivery, Result, Sender
 from bot.runtime import Runtime
-from bot.store import campaigns, leases
+from bot.store import campaigns, leases, tickets
 from bot.store.models import Campaign, CampaignRun, Identity, OutboxMessage, Subscription
 from handlers.messages import Outgoing
 
@@ -419,6 +419,9 @@ class OutboxSender:
             )
             if delivery.result is Result.BLOCKED and row.identity_id is not None:
                 await session.execute(update(Identity).where(Identity.id == row.identity_id).values(active=False))
+            if delivery.result is Result.SENT:
+                # A ticket's group post recovered from the reply journal stays editable (claimed by …).
+                await tickets.remember_post(session, row.payload.get("ref"), delivery.detail)
             if self.shared and delivery.result is Result.RETRY and delivery.retry_after > 0:
                 # Every process pauses the channel, not just the one that met the 429.
                 await leases.push_back(session, f"rate:{row.channel}", now + timedelta(seconds=delivery.retry_after))

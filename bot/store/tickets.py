@@ -105,6 +105,15 @@ _ROLES_OF = select(_ROLES.role).where(_ROLES.channel == bindparam("channel"),
                                      _ROLES.external_id == bindparam("external_id"))
 
 
+async def remember_post(session: AsyncSession, ref: str | None, message_id: str) -> None:
+    """A ticket's post in the volunteers' group is edited later (claimed by …, closed): keep its message id.
+    `ref` is what the post was sent with ("ticket-post:<id>"); anything else is not a ticket post."""
+    kind, _, ticket_id = (ref or "").partition(":")
+    if kind == "ticket-post" and ticket_id.isdigit() and message_id.isdigit():
+        await session.execute(update(Ticket).where(Ticket.id == int(ticket_id))
+                              .values(group_message_id=int(message_id)))
+
+
 async def name_of(session: AsyncSession, address: str) -> str | None:
     """How a volunteer or staff member is called ("telegram:123" → the name their platform gave us)."""
     channel, _, external_id = address.partition(":")
