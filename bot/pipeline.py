@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import Delivery, Result, Sender
 from bot.outbox import journal
 from bot.runtime import Runtime
-from bot.store import residents, tickets
+from bot.store import residents, roles, tickets
 from faq.secrets import mask_secrets
 from handlers import texts
 from handlers.context import Services, Turn
@@ -36,7 +36,6 @@ INTERACTIVE_RETRIES = 3
 MAX_RETRY_WAIT = 30.0
 RATE_WINDOW = timedelta(minutes=1)
 ROLE_CACHE_SECONDS = 5.0
-ROLE_CACHE_SIZE = 10_000
 
 
 class Pipeline:
@@ -44,7 +43,9 @@ class Pipeline:
         self.runtime = runtime
         self.senders: dict[str, Sender] = dict(senders or {})
         self.router = router or resident_router
-        self._role_cache: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+        # Who holds a role, read whole every few seconds (roles are granted from the CLI, in another process).
+        self._roles_held: dict[tuple[str, str], frozenset[str]] = {}
+        self._roles_read_until = float("-inf")
         # SQLite: the process has one connection (bot/store/sqlite_inline.py). Turns queue here, first come first
         # served and without the pool's checkout timeout, which a burst of hundreds could otherwise exceed.
         # PostgreSQL runs them side by side.
@@ -90,9 +91,8 @@ class Pipeline:
                 session, incoming.channel, incoming.update_key, self.runtime.now()
             ):
                 raise _Duplicate
-            arrival = await residents.identify(
-                session, incoming.channel, incoming.user_id, incoming.display_name, incoming.received_at
-            )
+            arrival = await residents.identify(session, incoming.channel, incoming.user_id, incoming.display_name,
+                                               incoming.received_at, since=incoming.received_at - RATE_WINDOW)
             who = arrival.who
             turn = Turn(incoming, who, session, self.services, arrival.state, dict(arrival.data),
                         open_ticket_id=arrival.open_ticket_id,
@@ -106,9 +106,7 @@ class Pipeline:
                 turn.incoming = _with_text(incoming, masked.text)
 
             if not turn.roles and incoming.kind in (Kind.TEXT, Kind.BUTTON, Kind.MEDIA):
-                recent = await residents.count_recent_inbound(
-                    session, who.identity_id, incoming.received_at - RATE_WINDOW
-                )
+                recent = arrival.recent_inbound
                 limit = self.runtime.settings.rate_limit_per_minute
                 if recent >= limit:
                     # Kept (so nothing is lost) but not answered; the resident hears why, once per window.
@@ -138,16 +136,13 @@ class Pipeline:
             return turn.replies, await self._journal(session, turn, identities)
 
     async def _roles(self, session: AsyncSession, channel: str, user_id: str) -> frozenset[str]:
-        """Roles change rarely and are read on every message: keep them a few seconds."""
+        """Roles change rarely and are asked about on every message: the whole (small) table is kept a few
+        seconds, so a message costs a dictionary lookup, not a query."""
         now = time.monotonic()
-        cached = self._role_cache.get((channel, user_id))
-        if cached and cached[0] > now:
-            return cached[1]
-        roles = await tickets.roles_of(session, channel, user_id)
-        if len(self._role_cache) > ROLE_CACHE_SIZE:
-            self._role_cache.clear()
-        self._role_cache[(channel, user_id)] = (now + ROLE_CACHE_SECONDS, roles)
-        return roles
+        if now >= self._roles_read_until:
+            self._roles_held = await roles.roles_by_address(session)
+            self._roles_read_until = now + ROLE_CACHE_SECONDS
+        return self._roles_held.get((channel, user_id), frozenset())
 
     def _inbound_rows(self, turn: Turn) -> list[dict[str, Any]]:
         incoming = turn.incoming

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +15,10 @@ from bot.settings import Settings
 from bot.store.residents import Who
 from faq.content import Content
 from faq.matcher import Matcher
+from faq.normalize import fold
 from handlers.messages import Button, Incoming, Outgoing
+
+_WORD = re.compile(r"\w+")
 
 
 class Knowledge(Protocol):
@@ -72,6 +77,12 @@ class Turn:
     @property
     def text(self) -> str:
         return self.incoming.text
+
+    @cached_property
+    def words(self) -> str:
+        """The text's words without diacritics or punctuation, space-separated: what phrase filters compare.
+        Computed once per turn (the pipeline masks secrets in the text before any handler runs)."""
+        return " ".join(_WORD.findall(fold(self.incoming.text)))
 
     def t(self, template: str, **values: Any) -> str:
         """Fill a template from handlers.texts with the commune's term of address and name."""

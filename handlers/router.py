@@ -77,15 +77,13 @@ def command(*names: str) -> Filter:
 
 def says(*phrases: str, max_words: int = 8) -> Filter:
     """A short message containing one of `phrases`, compared without diacritics ("huy dang ky" = "hủy đăng ký")."""
-    folded_phrases = tuple(fold(p) for p in phrases)
+    pattern = re.compile("(?:^| )(?:" + "|".join(re.escape(fold(p)) for p in phrases) + ")(?: |$)")
 
     def check(turn: Turn) -> bool:
         if turn.incoming.kind is not Kind.TEXT:
             return False
-        text = " ".join(re.findall(r"\w+", fold(turn.text)))
-        if not text or len(text.split()) > max_words:
-            return False
-        return any(re.search(rf"(^| ){re.escape(p)}( |$)", text) for p in folded_phrases)
+        words = turn.words
+        return bool(words) and words.count(" ") < max_words and pattern.search(words) is not None
 
     return check
 
@@ -93,7 +91,7 @@ def says(*phrases: str, max_words: int = 8) -> Filter:
 def exactly(*phrases: str) -> Filter:
     """The whole message is one of `phrases` (without diacritics and punctuation)."""
     folded = {fold(p) for p in phrases}
-    return lambda turn: turn.incoming.kind is Kind.TEXT and " ".join(re.findall(r"\w+", fold(turn.text))) in folded
+    return lambda turn: turn.incoming.kind is Kind.TEXT and turn.words in folded
 
 
 def any_of(*filters: Filter) -> Filter:

@@ -409,7 +409,7 @@ async def test_a_ticket_post_sent_through_the_outbox_stays_editable(world: World
     """A ticket's group post recovered from the reply journal: its message id is kept like a direct send's."""
     now = world.clock.now()
     async with world.runtime.sessions() as session, session.begin():
-        arrival = await residents.identify(session, "zalo", "z1", "Bà Lan", now)
+        arrival = await residents.identify(session, "zalo", "z1", "Bà Lan", now, since=now)
         ticket = Ticket(resident_id=arrival.who.resident_id, identity_id=arrival.who.identity_id, status="waiting",
                         reason="asked", created_at=now)
         session.add(ticket)

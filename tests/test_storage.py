@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import inspect, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store import migrate, roles
 from bot.store.engine import create_engine, session_factory
-from bot.store.models import AuditEntry, Base, Identity, Resident, Ticket
+from bot.store.models import TICKET_IS_OPEN, AuditEntry, Base, Identity, Resident, Ticket
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -90,6 +91,15 @@ async def test_one_open_ticket_per_resident(migrated_engine: AsyncEngine) -> Non
         ticket.closed_at = datetime.now(UTC)
     async with sessions() as session, session.begin():
         session.add(Ticket(resident_id=resident.id, identity_id=identity.id, reason="asked"))
+
+
+def test_the_open_ticket_condition_is_the_partial_index_condition() -> None:
+    """With 'closed' bound as a parameter, SQLite could not tell at prepare time that the partial index applies,
+    and would prepare the statement again on every execution."""
+    [index] = [i for i in Ticket.__table__.indexes if i.name == "uq_tickets_one_open_per_resident"]
+    condition = str(index.dialect_options["sqlite"]["where"])
+    sql = str(select(Ticket.id).where(TICKET_IS_OPEN).compile(dialect=sqlite.dialect()))
+    assert sql.endswith(f"WHERE tickets.{condition}")
 
 
 async def test_role_grant_revoke_is_audited(migrated_engine: AsyncEngine) -> None:

@@ -302,6 +302,19 @@ async def test_a_failing_command_menu_does_not_stop_the_bot(fake: FakeTelegram) 
         await channel.stop()
 
 
+async def test_a_fast_answer_shows_no_typing(fake: FakeTelegram) -> None:
+    inbox = RecordingInbox()
+    channel = TelegramChannel(settings_for(fake), inbox, Metrics(), typing_after=0.3)
+    await channel.start()
+    try:
+        fake.queue_update(fake.updates.text(USER, "câu một"))
+        await inbox.wait_for(1)
+        await asyncio.sleep(0.5)  # past the moment "typing…" would have been shown
+        assert fake.calls_to("sendChatAction") == []
+    finally:
+        await channel.stop()
+
+
 async def test_typing_is_shown_for_slow_answers_and_its_failure_is_harmless(fake: FakeTelegram) -> None:
     inbox = RecordingInbox(delay=0.2)
     channel = TelegramChannel(settings_for(fake), inbox, Metrics(), typing_after=0.0)

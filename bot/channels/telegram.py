@@ -357,13 +357,13 @@ class TelegramChannel:
         self._user_waiting[user] += 1
         try:
             async with lock, self._slots:
-                typing = asyncio.create_task(self._typing(typing_chat)) if typing_chat is not None else None
+                typing = (asyncio.get_running_loop().call_later(self._typing_after, self._show_typing, typing_chat)
+                          if typing_chat is not None else None)
                 try:
                     await self.inbox.receive(incoming)
                 finally:
                     if typing is not None:
                         typing.cancel()
-                        await asyncio.gather(typing, return_exceptions=True)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -376,11 +376,12 @@ class TelegramChannel:
                 del self._user_waiting[user]
                 self._user_locks.pop(user, None)
 
-    async def _typing(self, chat_id: int) -> None:
-        await asyncio.sleep(self._typing_after)
+    def _show_typing(self, chat_id: int) -> None:
+        """The answer is slow in coming: show "typing…" (a timer callback, so a fast answer costs no task)."""
         app = self._app
         if app is not None:
-            await self._optional("sendChatAction", app.bot.send_chat_action(chat_id, ChatAction.TYPING))
+            self._track(self._optional("sendChatAction", app.bot.send_chat_action(chat_id, ChatAction.TYPING)),
+                        f"telegram:typing:{chat_id}")
 
     # ---- translating updates ------------------------------------------------------------------------------
 

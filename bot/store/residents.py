@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import (
+    TICKET_IS_OPEN,
     AuditEntry,
     Conversation,
     FaqProposal,
@@ -51,6 +52,7 @@ class Arrival:
     data: dict[str, Any]
     conversation_id: int | None  # None until their dialogue state is first stored
     open_ticket_id: int | None
+    recent_inbound: int  # messages they sent since the `since` given to identify (for the rate limit)
 
 
 # The hot path's statements are built once, on the tables' plain columns: reusing a statement object spares
@@ -63,20 +65,23 @@ _MESSAGES = Message.__table__.c
 _TICKETS = Ticket.__table__.c
 
 _OPEN_TICKET = (
-    select(_TICKETS.id).where(_TICKETS.resident_id == _IDENTITIES.resident_id, _TICKETS.status != "closed")
+    select(_TICKETS.id).where(_TICKETS.resident_id == _IDENTITIES.resident_id, TICKET_IS_OPEN)
     .limit(1).scalar_subquery()
+)
+_RECENT_INBOUND = (
+    select(func.count()).select_from(Message.__table__)
+    .where(_MESSAGES.identity_id == _IDENTITIES.id, _MESSAGES.direction == "in",
+           _MESSAGES.created_at > bindparam("since", type_=UTCDateTime()))
+    .scalar_subquery()
 )
 _ARRIVAL = (
     select(_IDENTITIES.id, _IDENTITIES.resident_id, _IDENTITIES.active, _IDENTITIES.last_inbound_at,
-           _RESIDENTS.last_seen_at, _CONVERSATIONS.id, _CONVERSATIONS.state, _CONVERSATIONS.data, _OPEN_TICKET)
+           _RESIDENTS.last_seen_at, _CONVERSATIONS.id, _CONVERSATIONS.state, _CONVERSATIONS.data, _OPEN_TICKET,
+           _RECENT_INBOUND)
     .select_from(Identity.__table__)
     .join(Resident.__table__, _RESIDENTS.id == _IDENTITIES.resident_id)
     .outerjoin(Conversation.__table__, _CONVERSATIONS.identity_id == _IDENTITIES.id)
     .where(_IDENTITIES.channel == bindparam("channel"), _IDENTITIES.external_id == bindparam("external_id"))
-)
-_RECENT_INBOUND = select(func.count()).select_from(Message.__table__).where(
-    _MESSAGES.identity_id == bindparam("identity_id"), _MESSAGES.direction == "in",
-    _MESSAGES.created_at > bindparam("since", type_=UTCDateTime()),
 )
 _NEW_RESIDENT = insert(Resident.__table__).returning(_RESIDENTS.id)
 _NEW_IDENTITY = insert(Identity.__table__).returning(_IDENTITIES.id)
@@ -93,13 +98,13 @@ _STATE_CHANGED = update(Conversation.__table__).where(_CONVERSATIONS.id == bindp
 
 
 async def identify(
-    session: AsyncSession, channel: str, external_id: str, display_name: str | None, at: datetime
+    session: AsyncSession, channel: str, external_id: str, display_name: str | None, at: datetime, since: datetime
 ) -> Arrival:
     """Find or create the identity (with its resident and dialogue state) and note that they just wrote to us.
 
-    One query reads the identity, the resident's last visit, the dialogue state and any open ticket as plain
-    columns: this runs for every inbound message."""
-    row = (await session.execute(_ARRIVAL, {"channel": channel, "external_id": external_id})).first()
+    One query reads the identity, the resident's last visit, the dialogue state, any open ticket and how many
+    messages they sent after `since`, as plain columns: this runs for every inbound message."""
+    row = (await session.execute(_ARRIVAL, {"channel": channel, "external_id": external_id, "since": since})).first()
     if row is None:
         resident_id = (await session.execute(
             _NEW_RESIDENT, {"display_name": display_name, "created_at": at, "last_seen_at": at})).scalar_one()
@@ -107,15 +112,15 @@ async def identify(
             "resident_id": resident_id, "channel": channel, "external_id": external_id, "last_inbound_at": at,
             "created_at": at, "active": True,
         })).scalar_one()
-        return Arrival(Who(resident_id, identity_id, channel, external_id), "idle", {}, None, None)
-    identity_id, resident_id, active, last_inbound, last_seen, conversation_id, state, data, ticket_id = row
+        return Arrival(Who(resident_id, identity_id, channel, external_id), "idle", {}, None, None, 0)
+    identity_id, resident_id, active, last_inbound, last_seen, conversation_id, state, data, ticket_id, recent = row
     # Zalo's reply window is counted in hours: the minute is precise enough, and saves a write per message.
     if not active or last_inbound is None or at - last_inbound > LAST_INBOUND_GRANULARITY:
         await session.execute(_IDENTITY_WROTE, {"identity_id": identity_id, "at": at})
     if at - last_seen > LAST_SEEN_GRANULARITY:
         await session.execute(_RESIDENT_SEEN, {"resident_id": resident_id, "at": at})
     return Arrival(Who(resident_id, identity_id, channel, external_id), state or "idle", dict(data or {}),
-                   conversation_id, ticket_id)
+                   conversation_id, ticket_id, recent)
 
 
 async def save_state(session: AsyncSession, arrival: Arrival, state: str, data: dict[str, Any], at: datetime) -> None:
@@ -178,11 +183,6 @@ async def messages_after(session: AsyncSession, identity_id: int, after_id: int,
     ).all()
 
 
-async def count_recent_inbound(session: AsyncSession, identity_id: int, since: datetime) -> int:
-    found = await session.scalar(_RECENT_INBOUND, {"identity_id": identity_id, "since": since})
-    return int(found or 0)
-
-
 async def last_message_id(session: AsyncSession, identity_id: int, direction: str) -> int:
     found = await session.scalar(
         select(func.max(Message.id)).where(Message.identity_id == identity_id, Message.direction == direction)
@@ -217,7 +217,7 @@ async def subscribed_area(session: AsyncSession, who: Who) -> str | None:
 
 async def open_ticket(session: AsyncSession, who: Who) -> Ticket | None:
     return await session.scalar(
-        select(Ticket).where(Ticket.resident_id == who.resident_id, Ticket.status != "closed")
+        select(Ticket).where(Ticket.resident_id == who.resident_id, TICKET_IS_OPEN)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import delete, select
@@ -53,6 +54,17 @@ async def has_role(session: AsyncSession, channel: str, user_id: str, role: str)
         select(Role.id).where(Role.channel == channel, Role.external_id == user_id, Role.role == role)
     )
     return found is not None
+
+
+async def roles_by_address(session: AsyncSession) -> dict[tuple[str, str], frozenset[str]]:
+    """Every address that holds a role, with its roles: the table is small (a commune's team), and the pipeline
+    keeps this for a few seconds instead of asking about each sender."""
+    held: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for channel, external_id, role in await session.execute(
+        select(Role.__table__.c.channel, Role.__table__.c.external_id, Role.__table__.c.role)
+    ):
+        held[(channel, external_id)].add(role)
+    return {address: frozenset(names) for address, names in held.items()}
 
 
 async def list_roles(session: AsyncSession) -> Sequence[Role]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store import audit
@@ -99,12 +99,6 @@ async def addresses_with_role(session: AsyncSession, role: str, channel: str = "
     return list(rows)
 
 
-# Built once: asked for every message of anyone not in the pipeline's short-lived role cache.
-_ROLES = Role.__table__.c
-_ROLES_OF = select(_ROLES.role).where(_ROLES.channel == bindparam("channel"),
-                                     _ROLES.external_id == bindparam("external_id"))
-
-
 async def remember_post(session: AsyncSession, ref: str | None, message_id: str) -> None:
     """A ticket's post in the volunteers' group is edited later (claimed by …, closed): keep its message id.
     `ref` is what the post was sent with ("ticket-post:<id>"); anything else is not a ticket post."""
@@ -121,11 +115,6 @@ async def name_of(session: AsyncSession, address: str) -> str | None:
         select(Resident.display_name).join(Identity, Identity.resident_id == Resident.id)
         .where(Identity.channel == channel, Identity.external_id == external_id)
     )
-
-
-async def roles_of(session: AsyncSession, channel: str, external_id: str) -> frozenset[str]:
-    rows = await session.scalars(_ROLES_OF, {"channel": channel, "external_id": external_id})
-    return frozenset(rows)
 
 
 async def last_exchange(session: AsyncSession, ticket: Ticket) -> tuple[str | None, str | None]:
