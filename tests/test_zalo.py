@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels.base import Result
 from bot.channels.zalo import MAX_TEXT, ZaloChannel, short_title
-from bot.channels.zalo_tokens import TOKEN_NAME, ZaloTokenError, ZaloTokens
+from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, ZaloTokenError, ZaloTokens
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
 from bot.runtime import Runtime
@@ -418,20 +418,99 @@ async def test_concurrent_sends_on_an_expired_token_cause_one_refresh(migrated_e
         assert len(zalo.sends) == 5
 
 
-async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(migrated_engine: AsyncEngine) -> None:
-    """Two token stores with their own locks (as two processes would have) share one database row."""
+async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
+    migrated_engine: AsyncEngine, database_url: str
+) -> None:
+    """Two token stores with their own locks and their own engines (as two processes have) share one row."""
+    other_engine = create_engine(database_url)
     async with FakeZalo.running(first_token_uses=0, refresh_delay=0.3) as zalo:
         settings = load_settings(**zalo.env())
         first = ZaloTokens(session_factory(migrated_engine), settings)
-        second = ZaloTokens(session_factory(migrated_engine), settings)
+        second = ZaloTokens(session_factory(other_engine), settings)
         try:
             rejected = await first.access_token()
             tokens = await asyncio.gather(first.refresh(rejected), second.refresh(rejected))
         finally:
             await first.close()
             await second.close()
+            await other_engine.dispose()
         assert zalo.refreshes == 1 and zalo.refused_refreshes == 0
         assert tokens[0] == tokens[1] and tokens[0] in zalo.live_access_tokens
+
+
+async def test_the_database_is_not_held_while_oauth_answers(migrated_engine: AsyncEngine) -> None:
+    """On SQLite the process has one connection: a refresh holding it would stall every resident meanwhile."""
+    async with FakeZalo.running(first_token_uses=0, refresh_delay=1.0) as zalo:
+        settings = load_settings(**zalo.env())
+        sessions = session_factory(migrated_engine)
+        tokens = ZaloTokens(sessions, settings)
+        try:
+            rejected = await tokens.access_token()
+            refreshing = asyncio.create_task(tokens.refresh(rejected))
+            while zalo.refreshes == 0 and not (await _claimed_at(sessions)):
+                await asyncio.sleep(0.01)
+            async with sessions() as session, session.begin():
+                session.add(PlatformToken(name="other", access_token="a", refresh_token="r",
+                                          expires_at=datetime.now(UTC)))
+            assert not refreshing.done()  # a write went through while OAuth was still answering
+            fresh = await refreshing
+        finally:
+            await tokens.close()
+        assert fresh in zalo.live_access_tokens and await _claimed_at(sessions) is None
+
+
+async def test_a_claim_left_by_a_crashed_process_is_taken_over_when_stale(migrated_engine: AsyncEngine) -> None:
+    async with FakeZalo.running(first_token_uses=0) as zalo:
+        settings = load_settings(**zalo.env())
+        sessions = session_factory(migrated_engine)
+        tokens = ZaloTokens(sessions, settings)
+        try:
+            rejected = await tokens.access_token()
+            await _claim(sessions, datetime.now(UTC) - CLAIM_STALE - timedelta(seconds=1))
+            fresh = await tokens.refresh(rejected)
+        finally:
+            await tokens.close()
+        assert zalo.refreshes == 1 and fresh in zalo.live_access_tokens
+        assert await _claimed_at(sessions) is None
+
+
+async def test_a_process_that_finds_the_row_claimed_waits_and_uses_the_new_pair(
+    migrated_engine: AsyncEngine,
+) -> None:
+    async with FakeZalo.running(first_token_uses=0) as zalo:
+        settings = load_settings(**zalo.env())
+        sessions = session_factory(migrated_engine)
+        tokens = ZaloTokens(sessions, settings)
+
+        async def the_other_process_stores_its_pair() -> None:
+            await asyncio.sleep(0.5)
+            async with sessions() as session, session.begin():
+                row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+                assert row is not None
+                row.access_token, row.refresh_token = "theirs-access", "theirs-refresh"
+                row.expires_at, row.refresh_claimed_at = datetime.now(UTC) + timedelta(hours=25), None
+
+        try:
+            rejected = await tokens.access_token()
+            await _claim(sessions, datetime.now(UTC))
+            other = asyncio.create_task(the_other_process_stores_its_pair())
+            assert await tokens.refresh(rejected) == "theirs-access"
+            await other
+        finally:
+            await tokens.close()
+        assert zalo.refreshes == 0
+
+
+async def _claim(sessions: async_sessionmaker[AsyncSession], at: datetime) -> None:
+    async with sessions() as session, session.begin():
+        row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+        assert row is not None
+        row.refresh_claimed_at = at
+
+
+async def _claimed_at(sessions: async_sessionmaker[AsyncSession]) -> datetime | None:
+    async with sessions() as session:
+        return await session.scalar(select(PlatformToken.refresh_claimed_at).where(PlatformToken.name == TOKEN_NAME))
 
 
 async def test_the_token_is_refreshed_before_it_expires(migrated_engine: AsyncEngine, zalo: FakeZalo) -> None:

@@ -3,11 +3,13 @@
 Zalo's refresh tokens are single-use: each refresh returns a new pair and kills the old refresh token. Two
 concurrent refreshes, or a crash between receiving a pair and storing it, lose the pair for good (an operator
 must then authorise the OA again). So:
-- one refresh at a time: an asyncio.Lock in the process and, across processes, `SELECT … FOR UPDATE` on the
-  token row on PostgreSQL (`BEGIN IMMEDIATE`, the database write lock, on SQLite);
-- whoever gets the lock second looks again: if the stored access token is no longer the one that was rejected,
-  someone else refreshed, and their pair is used;
-- the new pair is committed before it is used or returned;
+- one refresh at a time: an asyncio.Lock in the process and, across processes, a claim written on the token row
+  (`refresh_claimed_at`) in a short transaction. No lock or connection is held over the OAuth call: on SQLite the
+  process has one connection (bot/store/sqlite_inline.py), and every resident would wait for Zalo's answer. A claim
+  older than CLAIM_STALE belongs to a process that died mid-refresh and may be taken over;
+- whoever finds the row claimed waits, and looks again: if the stored access token is no longer the one that was
+  rejected, someone else refreshed, and their pair is used;
+- the new pair is committed (and the claim cleared) before it is used or returned;
 - tokens are refreshed ahead of expiry, not only when Zalo rejects them.
 """
 
@@ -21,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +40,9 @@ REFRESH_AHEAD = timedelta(minutes=10)
 # gives us a pair whose expiry we know. A -216 before then triggers a refresh just the same.
 SEED_LIFETIME = timedelta(hours=1)
 OAUTH_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
+# A claim this old outlived any OAuth call (they give up after 15 s): its process died, another may refresh.
+CLAIM_STALE = timedelta(seconds=60)
+CLAIM_POLL_SECONDS = 0.2
 
 
 class ZaloTokenError(Exception):
@@ -106,41 +111,65 @@ class ZaloTokens:
     async def refresh(self, rejected: str) -> str:
         """A new access token to replace `rejected` (refused by Zalo, or about to expire)."""
         async with self._lock:
-            await self._read()
-            # No `session.begin()` block: we commit by hand the moment the new pair is known, and leaving the
-            # block any other way rolls back, which releases the row lock.
-            async with self.sessions() as session:
-                row = await self._lock_row(session)
-                if row.access_token != rejected and self._fresh(row.expires_at):
-                    # Another task or process refreshed while we waited for the lock: theirs is the live pair.
-                    self._current = _Pair(row.access_token, row.expires_at)
-                    return row.access_token
-                answer = await self._exchange(row.refresh_token)
-                row.access_token = answer.access_token
-                row.refresh_token = answer.refresh_token
-                row.expires_at = answer.expires_at
-                row.updated_at = self._now()
-                # The refresh token just spent is dead: the new pair is durable before anyone uses it.
-                await session.commit()
+            claim = await self._claim(rejected)
+            if isinstance(claim, _Pair):
+                # Another task or process refreshed while we waited: theirs is the live pair.
+                self._current = claim
+                return claim.access_token
+            try:
+                answer = await self._exchange(claim)
+            except BaseException:
+                await self._release()
+                raise
+            # The refresh token just spent is dead: the new pair is durable before anyone uses it.
+            await self._store(answer)
             self._current = _Pair(answer.access_token, answer.expires_at)
             self.refresh_count += 1
         log.info("zalo token refreshed", extra={"expires_at": answer.expires_at.isoformat()})
         return answer.access_token
 
-    async def _lock_row(self, session: AsyncSession) -> PlatformToken:
-        """Read the token row holding the lock that keeps other processes from refreshing at the same time."""
-        if session.get_bind().dialect.name == "sqlite":
-            # SQLite has no row locks; taking the database write lock up front serialises refreshes between
-            # processes sharing the file (the refresh is one short HTTP call, about once a day).
-            await session.execute(text("BEGIN IMMEDIATE"))
-        # FOR UPDATE is rendered on PostgreSQL (and ignored by SQLite); after waiting for it, PostgreSQL hands
-        # us the row as the other process committed it.
-        row = await session.scalar(
-            select(PlatformToken).where(PlatformToken.name == TOKEN_NAME).with_for_update()
-        )
-        if row is None:
-            raise ZaloTokenError("the Zalo token row disappeared", retryable=True)
-        return row
+    async def _claim(self, rejected: str) -> _Pair | str:
+        """The pair someone else made since `rejected` (to use), or the refresh token to spend: the row is then
+        claimed for this process, in a transaction of its own that ends at once."""
+        await self._read()  # seeds the row from the environment the first time
+        while True:
+            now = self._now()
+            async with self.sessions() as session, session.begin():
+                claimed = await session.execute(
+                    update(PlatformToken)
+                    .where(PlatformToken.name == TOKEN_NAME,
+                           or_(PlatformToken.refresh_claimed_at.is_(None),
+                               PlatformToken.refresh_claimed_at < now - CLAIM_STALE))
+                    # updated_at says when the pair changed, not the claim: keep it as it is.
+                    .values(refresh_claimed_at=now, updated_at=PlatformToken.updated_at)
+                )
+                row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+                if row is None:
+                    raise ZaloTokenError("the Zalo token row disappeared", retryable=True)
+                ours = bool(getattr(claimed, "rowcount", 0))
+                if row.access_token != rejected and self._fresh(row.expires_at):
+                    if ours:
+                        row.refresh_claimed_at = None
+                    return _Pair(row.access_token, row.expires_at)
+                if ours:
+                    return row.refresh_token
+            await asyncio.sleep(CLAIM_POLL_SECONDS)  # another process is refreshing: its pair is stored shortly
+
+    async def _store(self, answer: _Answer) -> None:
+        """Store the new pair and clear our claim, in one transaction."""
+        await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
+                           expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
+
+    async def _release(self) -> None:
+        """The refresh failed: clear our claim so the next attempt need not wait for it to go stale."""
+        try:
+            await self._update(refresh_claimed_at=None, updated_at=PlatformToken.updated_at)
+        except Exception:
+            log.exception("zalo token claim not released; it goes stale in a minute")
+
+    async def _update(self, **values: Any) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(PlatformToken).where(PlatformToken.name == TOKEN_NAME).values(**values))
 
     async def _exchange(self, refresh_token: str) -> _Answer:
         try:

@@ -336,6 +336,8 @@ class PlatformToken(Base):
     refresh_token: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set while one process refreshes the pair (see bot/channels/zalo_tokens.py); a stale claim is a crashed one.
+    refresh_claimed_at: Mapped[datetime | None]
 
 
 class ProcessedUpdate(Base):
