@@ -13,6 +13,7 @@ import multiprocessing
 import random
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from sqlalchemy import func, select
 
 from bot.assembly import assemble
@@ -40,6 +42,7 @@ QUESTIONS = [
     "ai goi xung cong an bao cai app", "lam khai sinh cho con tren dien thoai", "menu",
 ]
 DUPLICATE_SHARE = 0.02
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 # (user id, update, question) → (url path, body, headers, the idempotency key the channel will report)
 MakePost = Callable[[str, str, str], tuple[str, bytes, dict[str, str], str]]
@@ -148,6 +151,26 @@ class Bench:
 
     async def stop(self) -> None:
         await self.server.stop()
+
+
+@asynccontextmanager
+async def temporary_postgres(prefix: str) -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL (127.0.0.1:5432, user postgres), dropped afterwards: a
+    benchmark never writes into a database it did not create. Yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await _postgres_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    finally:
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _postgres_admin(sql: str) -> None:
+    connection = await asyncpg.connect(database="postgres", **PG)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
 
 
 # ---- the child processes ---------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ No HTTP on either side, so this is the part of an update's cost that is ours rat
 or the web server's; `webhook_bench.py` measures the whole way. Residents are created first, then each update
 is one question from one of them, handled one after another.
 
-    python bench/pipeline_bench.py                         # SQLite in a temporary directory
-    python bench/pipeline_bench.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+    python bench/pipeline_bench.py               # SQLite in a temporary directory
+    python bench/pipeline_bench.py --postgres    # a database created (and dropped) on 127.0.0.1:5432
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._driver import QUESTIONS, percentile
+from bench._driver import QUESTIONS, percentile, temporary_postgres
 from bot.channels.base import Delivery, Result
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
@@ -39,8 +39,16 @@ class Instant:
         return Delivery(Result.SENT, detail="1")
 
 
-async def main(updates: int, residents: int, database_url: str | None) -> None:
-    url = database_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='troly-bench-')) / 'bench.db'}"
+async def main(updates: int, residents: int, postgres: bool) -> None:
+    if postgres:
+        async with temporary_postgres("troly_pipeline_bench") as url:
+            await measure(updates, residents, url)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="troly-bench-"))
+        await measure(updates, residents, f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
+
+
+async def measure(updates: int, residents: int, url: str) -> None:
     runtime = Runtime.build(load_settings(TROLY_DATABASE_URL=url, TROLY_RATE_LIMIT_PER_MINUTE="100000",
                                           TROLY_LOG_LEVEL="ERROR"))
     await migrate.upgrade(runtime.engine)
@@ -75,7 +83,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--updates", type=int, default=5_000)
     parser.add_argument("--residents", type=int, default=800)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
     random.seed(7)
-    asyncio.run(main(args.updates, args.residents, args.database_url))
+    asyncio.run(main(args.updates, args.residents, args.postgres))

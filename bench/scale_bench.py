@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,16 +31,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import asyncpg
 
-from bench._driver import QUESTIONS, percentile
+from bench._driver import PG, QUESTIONS, percentile, temporary_postgres
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import campaigns, migrate
 from tests.conftest import free_port
 from tests.fakes.telegram_api import FakeTelegram
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SECRET = "scale-bench-secret"
 ADMIN_TOKEN = "scale-bench-admin"
 FIRST_SUBSCRIBER = 5_000_000
@@ -60,14 +57,6 @@ class Figures:
     http_p50_ms: float
     http_p99_ms: float
     errors: int
-
-
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(database="postgres", **PG)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def _prepare(url: str, recipients: int) -> None:
@@ -166,9 +155,12 @@ async def _interactive(telegram: FakeTelegram, bases: list[str], updates: int, r
 
 async def one_configuration(telegram: FakeTelegram, count: int, recipients: int, rate: float, updates: int,
                             residents: int, concurrency: int, workdir: Path) -> Figures:
-    name = f"troly_scale_{uuid.uuid4().hex[:10]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+    async with temporary_postgres("troly_scale") as url:
+        return await _measure(telegram, url, count, recipients, rate, updates, residents, concurrency, workdir)
+
+
+async def _measure(telegram: FakeTelegram, url: str, count: int, recipients: int, rate: float, updates: int,
+                   residents: int, concurrency: int, workdir: Path) -> Figures:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         await _prepare(url, recipients)
@@ -180,7 +172,7 @@ async def one_configuration(telegram: FakeTelegram, count: int, recipients: int,
         bases = []
         for n in range(count):
             port = free_port()
-            log = (workdir / f"{name}-{n}.log").open("wb")
+            log = (workdir / f"{url.rsplit('/', 1)[1]}-{n}.log").open("wb")
             processes.append(subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=workdir, stdout=log,
                                               stderr=subprocess.STDOUT, env={**env, "TROLY_HTTP_PORT": str(port)}))
             bases.append(f"http://127.0.0.1:{port}")
@@ -208,7 +200,6 @@ async def one_configuration(telegram: FakeTelegram, count: int, recipients: int,
                        percentile(latency, 0.99) * 1000, errors)
     finally:
         await _stop(processes)
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def main(counts: list[int], recipients: int, rate: float, updates: int, residents: int,
