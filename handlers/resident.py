@@ -301,8 +301,9 @@ async def ask(turn: Turn) -> None:
     result = turn.services.matcher.match(question)
     turn.faq_id, turn.decision, turn.score = result.faq_id, result.decision, result.score
     by_id = turn.services.content.by_id
-    if result.decision == "answer" and result.faq_id in by_id:
-        answer(turn, by_id[result.faq_id])
+    best = by_id.get(result.faq_id) if result.faq_id is not None else None
+    if result.decision == "answer" and best is not None:
+        answer(turn, best)
     elif result.decision == "clarify" and result.candidates:
         choices = [by_id[c.faq_id] for c in result.candidates[:3] if c.faq_id in by_id]
         buttons = [Button(entry.short, f"faq:{entry.id}") for entry in choices]

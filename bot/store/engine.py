@@ -36,7 +36,7 @@ async def savepoint_ready(session: AsyncSession) -> None:
     would be visible to others (a campaign run without its outbox rows). A write that touches nothing makes the
     driver open the real transaction first. PostgreSQL needs nothing.
     """
-    if session.bind.dialect.name == "sqlite":
+    if session.get_bind().dialect.name == "sqlite":
         await session.execute(text("UPDATE residents SET id = id WHERE 0"))
 
 

@@ -44,7 +44,7 @@ async def retire(session: AsyncSession, worker_id: str) -> None:
     await session.execute(delete(OutboxWorker).where(OutboxWorker.id == worker_id))
 
 
-def live_workers(now: datetime, lease: timedelta) -> Select[tuple[str]]:
+def live_workers(now: datetime, lease: timedelta) -> Select[str]:
     """The ids of workers that beat within the lease (a subquery for `claimed_by IN …`)."""
     return select(OutboxWorker.id).where(OutboxWorker.heartbeat_at >= now - lease)
 
@@ -63,19 +63,17 @@ async def reserve_slot(session: AsyncSession, key: str, now: datetime, interval:
 
     One atomic upsert: slot = max(next free, now); next free = slot + interval.
     """
-    statement = pg_insert(RateSlot).values(key=key, next_at=now + interval)
     following = _greatest(RateSlot.next_at, now) + literal(interval, Interval())
-    statement = statement.on_conflict_do_update(
+    statement = pg_insert(RateSlot).values(key=key, next_at=now + interval).on_conflict_do_update(
         index_elements=[RateSlot.key], set_={"next_at": following}
     ).returning(RateSlot.next_at)
-    next_free = (await session.execute(statement)).scalar_one()
+    next_free: datetime = (await session.execute(statement)).scalar_one()
     return next_free - interval
 
 
 async def try_take(session: AsyncSession, key: str, at: datetime, interval: timedelta) -> bool:
     """Take `key` at instant `at` if it is free by then (a chat's one message per interval); False if not."""
-    statement = pg_insert(RateSlot).values(key=key, next_at=at + interval)
-    statement = statement.on_conflict_do_update(
+    statement = pg_insert(RateSlot).values(key=key, next_at=at + interval).on_conflict_do_update(
         index_elements=[RateSlot.key], set_={"next_at": at + interval}, where=RateSlot.next_at <= at
     ).returning(RateSlot.key)
     return (await session.execute(statement)).first() is not None

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     literal_column,
@@ -57,6 +58,9 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here maps one Table (DeclarativeBase says only FromClause), and the hot paths build Core
+    # statements on it.
+    __table__: ClassVar[Table]
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
 
 

@@ -149,7 +149,7 @@ async def record_update(session: AsyncSession, channel: str, key: str, at: datet
     """Remember an inbound update's idempotency key; False when it was seen before (a redelivery).
 
     One INSERT … ON CONFLICT DO NOTHING: under concurrency the database decides, across processes too."""
-    statement = _RECORD_UPDATE_SQLITE if session.bind.dialect.name == "sqlite" else _RECORD_UPDATE_POSTGRESQL
+    statement = _RECORD_UPDATE_SQLITE if session.get_bind().dialect.name == "sqlite" else _RECORD_UPDATE_POSTGRESQL
     result = await session.execute(statement, {"channel": channel, "key": key, "at": at})
     return bool(getattr(result, "rowcount", 0))
 

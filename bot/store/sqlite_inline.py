@@ -84,7 +84,8 @@ def create_inline_engine(url: str, **kwargs: Any) -> AsyncEngine:
     async def connect() -> InlineConnection:
         connection = InlineConnection(open_database, iter_chunk_size=64)
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
-        return await connection
+        await connection  # opens the database (on the connection's thread)
+        return connection
 
     if database == ":memory:":
         # One connection is the whole database: every session shares it (and it is one already).
