@@ -438,67 +438,61 @@ async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
         assert tokens[0] == tokens[1] and tokens[0] in zalo.live_access_tokens
 
 
-async def test_the_database_is_not_held_while_oauth_answers(migrated_engine: AsyncEngine) -> None:
+@dataclass
+class ExpiredToken:
+    """The environment's pair stored and already refused by Zalo: the next use needs a refresh."""
+
+    zalo: FakeZalo
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: ZaloTokens
+    rejected: str
+
+
+@pytest.fixture
+async def expired(migrated_engine: AsyncEngine) -> AsyncIterator[ExpiredToken]:
+    async with FakeZalo.running(first_token_uses=0) as zalo:
+        sessions = session_factory(migrated_engine)
+        tokens = ZaloTokens(sessions, load_settings(**zalo.env()))
+        try:
+            yield ExpiredToken(zalo, sessions, tokens, await tokens.access_token())
+        finally:
+            await tokens.close()
+
+
+async def test_the_database_is_not_held_while_oauth_answers(expired: ExpiredToken) -> None:
     """On SQLite the process has one connection: a refresh holding it would stall every resident meanwhile."""
-    async with FakeZalo.running(first_token_uses=0, refresh_delay=1.0) as zalo:
-        settings = load_settings(**zalo.env())
-        sessions = session_factory(migrated_engine)
-        tokens = ZaloTokens(sessions, settings)
-        try:
-            rejected = await tokens.access_token()
-            refreshing = asyncio.create_task(tokens.refresh(rejected))
-            while zalo.refreshes == 0 and not (await _claimed_at(sessions)):
-                await asyncio.sleep(0.01)
-            async with sessions() as session, session.begin():
-                session.add(PlatformToken(name="other", access_token="a", refresh_token="r",
-                                          expires_at=datetime.now(UTC)))
-            assert not refreshing.done()  # a write went through while OAuth was still answering
-            fresh = await refreshing
-        finally:
-            await tokens.close()
-        assert fresh in zalo.live_access_tokens and await _claimed_at(sessions) is None
+    expired.zalo.refresh_delay = 1.0
+    refreshing = asyncio.create_task(expired.tokens.refresh(expired.rejected))
+    while not await _claimed_at(expired.sessions):
+        await asyncio.sleep(0.01)
+    async with expired.sessions() as session, session.begin():
+        session.add(PlatformToken(name="other", access_token="a", refresh_token="r", expires_at=datetime.now(UTC)))
+    assert not refreshing.done()  # a write went through while OAuth was still answering
+    assert await refreshing in expired.zalo.live_access_tokens
+    assert await _claimed_at(expired.sessions) is None
 
 
-async def test_a_claim_left_by_a_crashed_process_is_taken_over_when_stale(migrated_engine: AsyncEngine) -> None:
-    async with FakeZalo.running(first_token_uses=0) as zalo:
-        settings = load_settings(**zalo.env())
-        sessions = session_factory(migrated_engine)
-        tokens = ZaloTokens(sessions, settings)
-        try:
-            rejected = await tokens.access_token()
-            await _claim(sessions, datetime.now(UTC) - CLAIM_STALE - timedelta(seconds=1))
-            fresh = await tokens.refresh(rejected)
-        finally:
-            await tokens.close()
-        assert zalo.refreshes == 1 and fresh in zalo.live_access_tokens
-        assert await _claimed_at(sessions) is None
+async def test_a_claim_left_by_a_crashed_process_is_taken_over_when_stale(expired: ExpiredToken) -> None:
+    await _claim(expired.sessions, datetime.now(UTC) - CLAIM_STALE - timedelta(seconds=1))
+    fresh = await expired.tokens.refresh(expired.rejected)
+    assert expired.zalo.refreshes == 1 and fresh in expired.zalo.live_access_tokens
+    assert await _claimed_at(expired.sessions) is None
 
 
-async def test_a_process_that_finds_the_row_claimed_waits_and_uses_the_new_pair(
-    migrated_engine: AsyncEngine,
-) -> None:
-    async with FakeZalo.running(first_token_uses=0) as zalo:
-        settings = load_settings(**zalo.env())
-        sessions = session_factory(migrated_engine)
-        tokens = ZaloTokens(sessions, settings)
+async def test_a_process_that_finds_the_row_claimed_waits_and_uses_the_new_pair(expired: ExpiredToken) -> None:
+    async def the_other_process_stores_its_pair() -> None:
+        await asyncio.sleep(0.5)
+        async with expired.sessions() as session, session.begin():
+            row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+            assert row is not None
+            row.access_token, row.refresh_token = "theirs-access", "theirs-refresh"
+            row.expires_at, row.refresh_claimed_at = datetime.now(UTC) + timedelta(hours=25), None
 
-        async def the_other_process_stores_its_pair() -> None:
-            await asyncio.sleep(0.5)
-            async with sessions() as session, session.begin():
-                row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
-                assert row is not None
-                row.access_token, row.refresh_token = "theirs-access", "theirs-refresh"
-                row.expires_at, row.refresh_claimed_at = datetime.now(UTC) + timedelta(hours=25), None
-
-        try:
-            rejected = await tokens.access_token()
-            await _claim(sessions, datetime.now(UTC))
-            other = asyncio.create_task(the_other_process_stores_its_pair())
-            assert await tokens.refresh(rejected) == "theirs-access"
-            await other
-        finally:
-            await tokens.close()
-        assert zalo.refreshes == 0
+    await _claim(expired.sessions, datetime.now(UTC))
+    other = asyncio.create_task(the_other_process_stores_its_pair())
+    assert await expired.tokens.refresh(expired.rejected) == "theirs-access"
+    await other
+    assert expired.zalo.refreshes == 0
 
 
 async def _claim(sessions: async_sessionmaker[AsyncSession], at: datetime) -> None:
