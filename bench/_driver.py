@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -106,39 +106,7 @@ class Bench:
                 await join(120)
 
     async def run(self, make_post: MakePost, updates: int, residents: int, rates: list[float]) -> None:
-        per_phase = max(1, updates // len(rates))
-        unique: list[str] = []
-        keys_seen: dict[str, str] = {}
-        counter = 0
-        print(f"{'target/s':>9} {'sent':>6} {'got/s':>7} {'http p50':>9} {'http p99':>9} {'e2e p50':>8} "
-              f"{'e2e p99':>8} {'done/s':>7} {'errors':>6} {'cpu/upd':>8}")
-        async with _LoadProcess.start(self.base) as load:
-            for rate in rates:
-                posts: list[Post] = []
-                for _ in range(per_phase):
-                    if unique and random.random() < DUPLICATE_SHARE:
-                        key = random.choice(unique[-200:])  # a redelivery of a recent update
-                        user = key.split("-")[0]
-                    else:
-                        counter += 1
-                        user = f"{1_000_000 + counter % residents}"
-                        key = f"{user}-{counter}"
-                        unique.append(key)
-                    post = make_post(user, key, random.choice(QUESTIONS))
-                    keys_seen[key] = post[3]
-                    posts.append(post)
-                cpu_before = time.process_time()
-                phase = await load.phase(rate, posts)
-                await self.settle()
-                cpu = time.process_time() - cpu_before
-                started, latency = phase["started"], phase["latency"]
-                done_at = max((self.finished[k] for k in started if k in self.finished), default=phase["t0"])
-                e2e = [self.finished[k] - started[k] for k in started if self.finished.get(k, 0) >= started[k]]
-                print(f"{rate:9.0f} {len(posts):6d} {len(posts) / phase['elapsed']:7.0f} "
-                      f"{percentile(latency, 0.5) * 1000:7.1f}ms {percentile(latency, 0.99) * 1000:7.1f}ms "
-                      f"{percentile(e2e, 0.5) * 1000:6.1f}ms {percentile(e2e, 0.99) * 1000:6.1f}ms "
-                      f"{len(posts) / max(done_at - phase['t0'], 1e-9):7.0f} {phase['errors']:6d} "
-                      f"{cpu / len(posts) * 1000:6.2f}ms")
+        unique, keys_seen = await drive(self.base, make_post, updates, residents, rates, self.finished, self.settle)
         async with self.runtime.sessions() as session:
             keys = await session.scalar(select(func.count()).select_from(ProcessedUpdate))
             inbound = await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
@@ -171,6 +139,48 @@ async def _postgres_admin(sql: str) -> None:
         await connection.execute(sql)
     finally:
         await connection.close()
+
+
+async def drive(base: str, make_post: MakePost, updates: int, residents: int, rates: list[float],
+                finished: dict[str, float], settle: Callable[[], Awaitable[None]]) -> tuple[list[str], dict[str, str]]:
+    """Post `updates` webhooks to `base`, split evenly over `rates`, and print one row per rate.
+
+    `finished` is filled by the server under test (idempotency key → when its reply was accepted); `settle` waits
+    until it has handled what it accepted. Returns the unique update keys and each one's idempotency key."""
+    per_phase = max(1, updates // len(rates))
+    unique: list[str] = []
+    keys_seen: dict[str, str] = {}
+    counter = 0
+    print(f"{'target/s':>9} {'sent':>6} {'got/s':>7} {'http p50':>9} {'http p99':>9} {'e2e p50':>8} "
+          f"{'e2e p99':>8} {'done/s':>7} {'errors':>6} {'cpu/upd':>8}")
+    async with _LoadProcess.start(base) as load:
+        for rate in rates:
+            posts: list[Post] = []
+            for _ in range(per_phase):
+                if unique and random.random() < DUPLICATE_SHARE:
+                    key = random.choice(unique[-200:])  # a redelivery of a recent update
+                    user = key.split("-")[0]
+                else:
+                    counter += 1
+                    user = f"{1_000_000 + counter % residents}"
+                    key = f"{user}-{counter}"
+                    unique.append(key)
+                post = make_post(user, key, random.choice(QUESTIONS))
+                keys_seen[key] = post[3]
+                posts.append(post)
+            cpu_before = time.process_time()
+            phase = await load.phase(rate, posts)
+            await settle()
+            cpu = time.process_time() - cpu_before
+            started, latency = phase["started"], phase["latency"]
+            done_at = max((finished[k] for k in started if k in finished), default=phase["t0"])
+            e2e = [finished[k] - started[k] for k in started if finished.get(k, 0) >= started[k]]
+            print(f"{rate:9.0f} {len(posts):6d} {len(posts) / phase['elapsed']:7.0f} "
+                  f"{percentile(latency, 0.5) * 1000:7.1f}ms {percentile(latency, 0.99) * 1000:7.1f}ms "
+                  f"{percentile(e2e, 0.5) * 1000:6.1f}ms {percentile(e2e, 0.99) * 1000:6.1f}ms "
+                  f"{len(posts) / max(done_at - phase['t0'], 1e-9):7.0f} {phase['errors']:6d} "
+                  f"{cpu / len(posts) * 1000:6.2f}ms")
+    return unique, keys_seen
 
 
 # ---- the child processes ---------------------------------------------------------------------------------------
