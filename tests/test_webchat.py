@@ -13,7 +13,7 @@ from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import migrate
 from bot.store.models import Message
-from bot.web.app import build_app
+from bot.web.app import RUNTIME, build_app
 
 
 @pytest.fixture
@@ -22,7 +22,6 @@ async def client(sqlite_url: str) -> AsyncIterator[TestClient]:
     await migrate.upgrade(runtime.engine)
     _, mounts = assemble(runtime)
     async with TestClient(TestServer(build_app(runtime, mounts))) as test_client:
-        test_client.app["test_runtime"] = runtime
         yield test_client
     await runtime.close()
 
@@ -70,7 +69,7 @@ async def test_malformed_bodies_get_400_and_store_nothing(client: TestClient, bo
     response = await client.post("/chat/api/messages", data=body, headers={"Content-Type": "application/json"})
     assert response.status == 400
     assert "không hợp lệ" in (await response.json())["error"]
-    runtime: Runtime = client.app["test_runtime"]
+    runtime = client.app[RUNTIME]
     async with runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 0
 
