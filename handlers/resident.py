@@ -82,12 +82,14 @@ async def with_a_person(turn: Turn) -> None:
     """While a person handles the resident, the bot does not answer over them: it relays."""
     ticket = await tickets.get(turn.session, turn.open_ticket_id or 0)
     if ticket is None:
+        turn.handled = False  # gone since the message arrived: the bot answers it as usual
         return
     turn.ticket_id = ticket.id
     if ticket.status == "claimed" and ticket.owner:
         channel, _, user_id = ticket.owner.partition(":")
         if turn.incoming.kind is Kind.MEDIA:
-            text = texts.RESIDENT_SENT_MEDIA.format(media=turn.incoming.media or "tệp")
+            media = texts.MEDIA_NAMES.get(turn.incoming.media or "", texts.MEDIA_NAME_DEFAULT)
+            text = texts.RESIDENT_SENT_MEDIA.format(media=media)
         else:
             text = turn.stored_text or ""
         turn.send_to(channel, user_id, texts.FROM_RESIDENT.format(id=ticket.id, text=text))

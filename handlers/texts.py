@@ -89,8 +89,16 @@ MEDIA = {
     "gif": "Tôi chưa xem được ảnh động.",
     "poll": "Tôi chưa đọc được cuộc bình chọn.",
     "dice": "Tôi chưa hiểu được biểu tượng này.",
+    "link": "Tôi chưa mở được đường link.",
 }
 MEDIA_DEFAULT = "Tôi chưa đọc được loại tin nhắn này."
+# What the volunteer is told the resident sent (the keys of MEDIA).
+MEDIA_NAMES = {
+    "photo": "một hình ảnh", "sticker": "một nhãn dán", "voice": "một tin nhắn thoại", "video": "một video",
+    "file": "một tệp đính kèm", "location": "vị trí", "audio": "một tệp âm thanh", "contact": "một danh bạ",
+    "gif": "một ảnh động", "poll": "một cuộc bình chọn", "dice": "một biểu tượng", "link": "một đường link",
+}
+MEDIA_NAME_DEFAULT = "một loại tin nhắn khác"
 MEDIA_HINT = (
     " {Term} vui lòng gõ câu hỏi bằng chữ (có dấu hay không dấu đều được), hoặc gõ \"gặp người hỗ trợ\" "
     "để nói chuyện với tình nguyện viên."

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.channels import telegram, zalo
 from bot.channels.base import Delivery, Result
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import migrate
 from bot.store.models import AuditEntry, Base, Feedback, Identity, Message, ProcessedUpdate, Subscription, Ticket
+from handlers import texts
 from handlers.messages import Incoming, Kind, Outgoing
 from handlers.router import Router
 
@@ -136,6 +138,36 @@ async def test_browsing_a_domain_pages_through_its_topics(bot: Bot) -> None:
     assert "Nguồn:" in replies[0].text
 
 
+async def test_the_last_page_of_a_domain_leads_back_to_the_menu(bot: Bot) -> None:
+    page, buttons = 0, payloads((await bot.press("menu:vneid"))[0])
+    while buttons[-1].startswith("menu:vneid:"):
+        page += 1
+        assert buttons[-1] == f"menu:vneid:{page}"
+        buttons = payloads((await bot.press(buttons[-1]))[0])
+    assert page > 0 and buttons[-1] == "menu"
+
+
+async def test_help_explains_and_shows_the_menu(bot: Bot) -> None:
+    for asked in ("/trogiup", "trợ giúp", "huong dan"):
+        [reply] = await bot.say(asked)
+        assert "Cách dùng Trợ lý số" in reply.text
+        assert payloads(reply) == ["menu:vneid", "menu:dvc", "menu:payment", "menu:digital-skills", "human"]
+
+
+async def test_buttons_from_an_old_menu_lead_to_the_main_menu(bot: Bot) -> None:
+    """A button pressed after the content changed (or a payload typed by hand) names nothing we have."""
+    for payload in ("menu:no-such-domain", "faq:no.such.entry", "menu"):
+        [reply] = await bot.press(payload)
+        assert "muốn hỏi về việc gì" in reply.text and "human" in payloads(reply)
+
+
+async def test_unfollowing_marks_the_resident_inactive(bot: Bot) -> None:
+    await bot.say("xin chào")
+    assert await bot.count(Identity, Identity.external_id == "u1", Identity.active.is_(True)) == 1
+    assert await bot.pipeline.receive(Incoming("zalo", "u1", Kind.UNFOLLOW)) == []
+    assert await bot.count(Identity, Identity.external_id == "u1", Identity.active.is_(False)) == 1
+
+
 async def test_subscribe_by_area_then_unsubscribe(bot: Bot) -> None:
     replies = await bot.say("đăng ký nhận tin")
     assert payloads(replies[0])[:4] == ["area:0", "area:1", "area:2", "area:3"]
@@ -182,6 +214,11 @@ async def test_media_gets_a_kind_answer(bot: Bot) -> None:
     for media, words in [("photo", "hình ảnh"), ("voice", "tin nhắn thoại"), ("location", "vị trí")]:
         replies = await bot.pipeline.receive(Incoming("zalo", "u1", Kind.MEDIA, media=media))
         assert words in replies[0].text and "gõ câu hỏi" in replies[0].text
+
+
+def test_every_media_kind_a_channel_reports_has_words_for_the_resident_and_the_volunteer() -> None:
+    reported = {media for _, media in telegram.MEDIA} | set(zalo.MEDIA_EVENTS.values())
+    assert reported <= set(texts.MEDIA) and set(texts.MEDIA) == set(texts.MEDIA_NAMES)
 
 
 async def test_secrets_are_masked_before_storage_and_the_resident_is_warned(bot: Bot) -> None:

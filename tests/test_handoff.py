@@ -94,6 +94,16 @@ async def test_escalation_posts_the_ticket_with_masked_transcript(world: World) 
     assert ticket.group_message_id == world.telegram.next_id
 
 
+async def test_a_photo_for_a_claimed_ticket_is_announced_to_the_volunteer(world: World) -> None:
+    await world.resident("gặp người hỗ trợ")
+    assert "đang chờ tình nguyện viên" in (await world.resident("bác chờ nhé"))[0].text  # waiting: no relay yet
+    await world.volunteer("claim:1", group=True)
+    replies = await world.resident("", kind=Kind.MEDIA, media="photo")
+    to_volunteer = world.telegram.to("v1")[-1]
+    assert "phiếu #1" in to_volunteer.text and "người dân gửi một hình ảnh" in to_volunteer.text
+    assert "hình ảnh" in replies[-1].text and replies[-1].channel == "zalo"  # and the resident hears why
+
+
 async def test_claim_relay_both_ways_close_and_rate(world: World) -> None:
     await world.resident("gặp người hỗ trợ")
     await world.volunteer("claim:1", group=True)
