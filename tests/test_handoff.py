@@ -173,6 +173,28 @@ async def test_give_back_reannounces_and_another_can_claim(world: World) -> None
     assert (await world.ticket()).owner == "telegram:v2"
 
 
+async def test_waiting_list_and_commands_without_a_ticket(world: World) -> None:
+    await world.volunteer("/phieu")
+    assert world.telegram.to("v1")[-1].text == "Hiện không có phiếu nào đang chờ."
+    for command in ("/xong", "/tra", "/chuyen", "/dexuat"):
+        await world.volunteer(command)
+        assert "chưa nhận phiếu nào" in world.telegram.to("v1")[-1].text
+    await world.resident("gặp người hỗ trợ")
+    await world.resident("gặp người hỗ trợ", user="z2")
+    await world.volunteer("/phieu")
+    listing = world.telegram.to("v1")[-1]
+    assert "#1" in listing.text and "#2" in listing.text
+    assert [b.payload for b in listing.buttons] == ["claim:1", "claim:2"]
+
+
+async def test_asking_twice_keeps_one_ticket(world: World) -> None:
+    await world.resident("human:asked", kind=Kind.BUTTON)
+    replies = await world.resident("human:asked", kind=Kind.BUTTON)
+    assert "đang chờ tình nguyện viên" in replies[0].text
+    async with world.runtime.sessions() as session:
+        assert len((await session.scalars(select(Ticket))).all()) == 1
+
+
 async def test_raise_to_staff_by_the_volunteer(world: World) -> None:
     await world.resident("gặp người hỗ trợ")
     await world.volunteer("claim:1", group=True)
