@@ -61,20 +61,25 @@ async def got_text(turn: Turn) -> None:
         return
     link = _URL.search(body)
     turn.set_state("cd_area", **turn.data, text=body, link=link.group(0).rstrip(".,)") if link else None)
+    _ask_area(turn)
+
+
+@router.on(state("cd_area"), kind(Kind.TEXT, Kind.BUTTON))
+async def got_area(turn: Turn) -> None:
+    kind_, _, choice = turn.text.strip().partition(":")
+    areas = turn.services.settings.areas
+    if kind_ != "cdarea" or not (choice == "all" or (choice.isdigit() and int(choice) < len(areas))):
+        _ask_area(turn)  # typed words, or a button from an older list: ask again
+        return
+    chosen = [] if choice == "all" else [areas[int(choice)]]
+    turn.set_state("cd_time", **turn.data, areas=chosen)
+    turn.say(texts.CD_TIME)
+
+
+def _ask_area(turn: Turn) -> None:
     areas = turn.services.settings.areas
     buttons = [Button(texts.CD_ALL_AREAS, "cdarea:all"), *(Button(a, f"cdarea:{i}") for i, a in enumerate(areas))]
     turn.say(texts.CD_AREA, buttons, row_size=2)
-
-
-@router.on(state("cd_area"), payload("cdarea"))
-async def got_area(turn: Turn) -> None:
-    choice = turn.text.strip().partition(":")[2]
-    areas = turn.services.settings.areas
-    chosen = [] if choice == "all" else [areas[int(choice)]] if choice.isdigit() and int(choice) < len(areas) else None
-    if chosen is None:
-        return
-    turn.set_state("cd_time", **turn.data, areas=chosen)
-    turn.say(texts.CD_TIME)
 
 
 @router.on(state("cd_time"), kind(Kind.TEXT))
