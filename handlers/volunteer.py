@@ -35,7 +35,8 @@ async def claim_ticket(turn: Turn) -> None:
     now = turn.services.now()
     won = await tickets.claim(turn.session, int(ticket_id), me, now)
     ticket = await tickets.get(turn.session, int(ticket_id))
-    if ticket is None:
+    if ticket is None:  # the resident had their data erased since the ticket was posted
+        turn.send_to(turn.incoming.channel, turn.incoming.user_id, texts.TICKET_GONE.format(id=ticket_id))
         return
     if not won:
         if ticket.status == "closed":

@@ -187,6 +187,14 @@ async def test_waiting_list_and_commands_without_a_ticket(world: World) -> None:
     assert [b.payload for b in listing.buttons] == ["claim:1", "claim:2"]
 
 
+async def test_claiming_the_ticket_of_a_resident_who_erased_their_data(world: World) -> None:
+    await world.resident("gặp người hỗ trợ")
+    await world.resident("/xoadulieu")
+    assert "Đã xoá" in (await world.resident("erase:yes", kind=Kind.BUTTON))[0].text
+    await world.volunteer("claim:1", group=True)
+    assert world.telegram.to("v1")[-1].text == "Phiếu #1 không còn mở."
+
+
 async def test_asking_twice_keeps_one_ticket(world: World) -> None:
     await world.resident("human:asked", kind=Kind.BUTTON)
     replies = await world.resident("human:asked", kind=Kind.BUTTON)
