@@ -144,6 +144,7 @@ async def show_entry(turn: Turn) -> None:
 async def feedback(turn: Turn) -> None:
     _, faq_id, value = ([*turn.text.strip().split(":"), "", ""])[:3]
     if faq_id not in turn.services.content.by_id or value not in ("0", "1"):
+        turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))  # a button from an answer that no longer exists
         return
     helpful = value == "1"
     await store.add_feedback(turn.session, turn.who, faq_id, helpful, turn.services.now())
@@ -281,6 +282,8 @@ async def rate(turn: Turn) -> None:
     if valid and await tickets.rate(turn.session, int(ticket_id), turn.who.resident_id, int(stars)):
         turn.ticket_id = int(ticket_id)
         turn.say(turn.t(texts.RATED))
+    else:
+        turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))  # not a closed ticket of theirs
 
 
 # ---- what we cannot read ---------------------------------------------------------------------------------------

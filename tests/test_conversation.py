@@ -156,7 +156,7 @@ async def test_help_explains_and_shows_the_menu(bot: Bot) -> None:
 
 async def test_buttons_from_an_old_menu_lead_to_the_main_menu(bot: Bot) -> None:
     """A button pressed after the content changed (or a payload typed by hand) names nothing we have."""
-    for payload in ("menu:no-such-domain", "faq:no.such.entry", "menu"):
+    for payload in ("menu:no-such-domain", "faq:no.such.entry", "menu", "fb:no.such.entry:1", "rate:999:5"):
         [reply] = await bot.press(payload)
         assert "muốn hỏi về việc gì" in reply.text and "human" in payloads(reply)
 
