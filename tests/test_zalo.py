@@ -17,8 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.channels import base
 from bot.channels.base import Result
-from bot.channels.zalo import MAX_TEXT, ZaloChannel, short_title
+from bot.channels.zalo import MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
 from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, ZaloTokenError, ZaloTokens
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
@@ -364,6 +365,22 @@ async def test_long_text_is_split_at_2000_with_buttons_on_the_last_piece(outboun
     assert [bool(p.buttons) for p in pieces] == [False] * (len(pieces) - 1) + [True]
     assert "".join(p.text for p in pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(
         " ", "")
+
+
+async def test_a_later_piece_is_never_sent_twice(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "MAX_PIECE_WAIT", 0.05)
+    pieces = [f"Phần {n}: " + "mở ứng dụng VNeID và chọn mục Thủ tục hành chính. " * 35 for n in range(3)]
+    text = "\n\n".join(pieces)
+    # Rate limited once on the second piece: waited out inside send, since sending the whole message again would
+    # repeat the first piece.
+    outbound.zalo.inject, outbound.zalo.inject_after = [RATE_LIMITED], 1
+    assert (await outbound.channel.send(Outgoing("zalo", "u-1", text))).result is Result.SENT
+    assert [p.text.split(":")[0] for p in outbound.zalo.sends] == ["Phần 0", "Phần 1", "Phần 2"]
+    # Still limited after the wait: uncertain (some of it arrived), never "retry the whole message".
+    outbound.zalo.inject, outbound.zalo.inject_after = [RATE_LIMITED, RATE_LIMITED], 4
+    delivery = await outbound.channel.send(Outgoing("zalo", "u-1", text))
+    assert delivery.result is Result.UNCERTAIN and "after 1 of 3 pieces" in delivery.detail
+    assert len(outbound.zalo.sends) == 4
 
 
 async def test_an_expired_token_is_refreshed_stored_first_and_the_send_retried_once(

@@ -7,8 +7,9 @@ on its platform and says what happened.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -35,6 +36,30 @@ class Delivery:
     result: Result
     retry_after: float = 0.0
     detail: str = ""
+
+
+# How long a later piece of a long message may wait for a rate limit before the message is given up as uncertain.
+MAX_PIECE_WAIT = 30.0
+
+
+async def send_pieces(count: int, send_piece: Callable[[int], Awaitable[Delivery]]) -> Delivery:
+    """Send a message cut into `count` pieces, in order, and say what happened to the whole.
+
+    Once a piece is out, the message can no longer be sent again as a whole without repeating it: a later piece
+    the platform refuses for now (RETRY) is tried once more after the wait it asks for, and if it is still not
+    out the message is UNCERTAIN, never RETRY."""
+    delivery = Delivery(Result.FAILED, detail="empty message")
+    for index in range(count):
+        delivery = await send_piece(index)
+        if delivery.result is Result.RETRY and index:
+            await asyncio.sleep(min(delivery.retry_after, MAX_PIECE_WAIT))
+            delivery = await send_piece(index)
+        if delivery.result is not Result.SENT:
+            if not index:
+                return delivery
+            result = Result.UNCERTAIN if delivery.result is Result.RETRY else delivery.result
+            return Delivery(result, 0.0, f"{delivery.detail} (after {index} of {count} pieces sent)")
+    return delivery
 
 
 class Sender(Protocol):

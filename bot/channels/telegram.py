@@ -55,7 +55,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook
+from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook, send_pieces
 from bot.channels.markup import split, to_html, to_plain
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -84,7 +84,6 @@ MAX_CONCURRENT = 512
 OPTIONAL_CALL_TIMEOUT = 5.0
 # A long text whose later piece is rate limited waits this long at most: its first pieces are out already, so
 # handing the whole message back for a retry would repeat them.
-MAX_PIECE_WAIT = 30.0
 
 MEDIA = (  # checked in this order: an animation also carries `document`, a venue also carries `location`
     ("photo", "photo"),
@@ -487,20 +486,14 @@ class TelegramChannel:
             return Delivery(Result.FAILED, detail="empty message")
         keyboard = keyboard_for(message.buttons, message.row_size)
         target: int | str = self._target(message.user_id)
-        delivery = Delivery(Result.FAILED, detail="not attempted")
-        for index, piece in enumerate(pieces):
+
+        async def send_piece(index: int) -> Delivery:
+            nonlocal target  # a chat that became a supergroup is followed for the remaining pieces
             markup = keyboard if index == len(pieces) - 1 else None
-            delivery, target = await self._deliver(app, target, piece, markup, edit_of=None)
-            if delivery.result is Result.RETRY and index:
-                await asyncio.sleep(min(delivery.retry_after, MAX_PIECE_WAIT))
-                delivery, target = await self._deliver(app, target, piece, markup, edit_of=None)
-            if delivery.result is not Result.SENT:
-                if index:
-                    # The first pieces are out: a retry of the whole message would repeat them.
-                    result = Result.UNCERTAIN if delivery.result is Result.RETRY else delivery.result
-                    return Delivery(result, 0.0, f"{delivery.detail} (after {index} of {len(pieces)} pieces sent)")
-                return delivery
-        return delivery
+            delivery, target = await self._deliver(app, target, pieces[index], markup, edit_of=None)
+            return delivery
+
+        return await send_pieces(len(pieces), send_piece)
 
     async def edit(
         self,

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook
+from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook, send_pieces
 from bot.channels.markup import split, to_plain
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.metrics import Metrics
@@ -224,18 +224,14 @@ class ZaloChannel:
         if not pieces:
             return Delivery(Result.FAILED, detail="empty message")
         buttons = render_buttons(message.buttons)
-        delivery = Delivery(Result.FAILED, detail="not attempted")
-        for index, piece in enumerate(pieces):
-            body: dict[str, Any] = {"recipient": {"user_id": message.user_id}, "message": {"text": piece}}
+
+        async def send_piece(index: int) -> Delivery:
+            body: dict[str, Any] = {"recipient": {"user_id": message.user_id}, "message": {"text": pieces[index]}}
             if buttons and index == len(pieces) - 1:
                 body["message"]["attachment"] = {"type": "template", "payload": {"buttons": buttons}}
-            delivery = await self._send_one(body)
-            if delivery.result is not Result.SENT:
-                if index:
-                    detail = f"{delivery.detail} (after {index} of {len(pieces)} pieces sent)"
-                    return Delivery(delivery.result, delivery.retry_after, detail)
-                return delivery
-        return delivery
+            return await self._send_one(body)
+
+        return await send_pieces(len(pieces), send_piece)
 
     async def _send_one(self, body: dict[str, Any]) -> Delivery:
         try:

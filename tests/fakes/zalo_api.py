@@ -55,8 +55,10 @@ class FakeZalo:
     first_token_uses: int | None = None
     # Users who have not written to the OA within the window: -230.
     outside_window: set[str] = field(default_factory=set)
-    # Error codes returned by the next sends, one each, before any other check (e.g. [-32]).
+    # Error codes returned by the next sends, one each, before any other check (e.g. [-32]), once
+    # `inject_after` sends have been accepted.
     inject: list[int] = field(default_factory=list)
+    inject_after: int = 0
     # Seconds every send (and refresh) waits before answering.
     send_delay: float = 0.0
     refresh_delay: float = 0.0
@@ -133,7 +135,7 @@ class FakeZalo:
         if self.send_delay:
             await asyncio.sleep(self.send_delay)
         token = request.headers.get("access_token", "")
-        if self.inject:
+        if self.inject and len(self.sends) >= self.inject_after:
             return self._answer(token, self.inject.pop(0), "injected error")
         uses = self._access.get(token, 0)
         if token not in self._access or (uses is not None and uses <= 0):
