@@ -12,7 +12,7 @@ from bot.store.residents import open_ticket
 from handlers import texts
 from handlers.context import Turn
 from handlers.hours import WorkingHours
-from handlers.volunteer import announce
+from handlers.volunteer import announce, update_group_post
 
 TRANSCRIPT_MESSAGES = 8
 LINE_CHARS = 300
@@ -74,3 +74,12 @@ def _clip(text: str, limit: int = LINE_CHARS) -> str:
     """The bot's own long answers are summarised by their first line: the volunteer needs the gist."""
     first = text.strip().split("\n", 1)[0]
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def ticket_erased(turn: Turn, ticket: Ticket) -> None:
+    """The resident erased their data, and the ticket with it: the group post stops offering it, and the volunteer
+    handling it learns that nothing they type reaches anyone now."""
+    update_group_post(turn, ticket, texts.TICKET_POST_ERASED.format(id=ticket.id))
+    if ticket.owner:
+        channel, _, user_id = ticket.owner.partition(":")
+        turn.send_to(channel, user_id, texts.TICKET_ERASED_VOLUNTEER.format(id=ticket.id))

@@ -10,7 +10,7 @@ from faq.content import Domain, Entry
 from faq.normalize import fold
 from handlers import texts
 from handlers.context import Turn
-from handlers.handoff import request_human
+from handlers.handoff import request_human, ticket_erased
 from handlers.messages import Button, Kind
 from handlers.router import Router, any_of, command, exactly, kind, payload, says, state
 
@@ -243,9 +243,12 @@ async def erase_ask(turn: Turn) -> None:
 @router.on(payload("erase"))
 async def erase(turn: Turn) -> None:
     if turn.text.strip() == "erase:yes" and turn.state == "confirm_erase":
+        ticket = await store.open_ticket(turn.session, turn.who)
         await store.erase_resident(turn.session, turn.who.resident_id)
         turn.set_state("erased")
         turn.say(turn.t(texts.ERASED))
+        if ticket is not None:
+            ticket_erased(turn, ticket)
         return
     turn.set_state("idle")
     turn.say(turn.t(texts.ERASE_KEPT))

@@ -130,6 +130,8 @@ TICKET_POST = (
 TICKET_POST_AGAIN = "🔔 Nhắc lại: phiếu #{id} vẫn chưa có ai nhận ({minutes} phút)."
 TICKET_POST_CLAIMED = "**Phiếu #{id}** · {channel} · {reason}\nĐã được {owner} nhận lúc {time}."
 TICKET_POST_CLOSED = "**Phiếu #{id}** · đã xong ({owner})."
+TICKET_POST_ERASED = "**Phiếu #{id}** · đã đóng: người dân đã xoá dữ liệu của mình."
+TICKET_ERASED_VOLUNTEER = "Phiếu #{id} đã đóng: người dân đã xoá dữ liệu của mình, tin anh/chị gõ không còn được chuyển đi."
 CLAIMED_YOU = (
     "Anh/chị đã nhận phiếu #{id}. Tin anh/chị gõ ở đây sẽ được chuyển đến người dân.\n"
     "Lệnh: /xong khi đã giải quyết · /tra để trả lại phiếu · /chuyen để chuyển cán bộ · "

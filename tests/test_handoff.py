@@ -187,12 +187,25 @@ async def test_waiting_list_and_commands_without_a_ticket(world: World) -> None:
     assert [b.payload for b in listing.buttons] == ["claim:1", "claim:2"]
 
 
-async def test_claiming_the_ticket_of_a_resident_who_erased_their_data(world: World) -> None:
+async def test_a_resident_who_erases_their_data_closes_their_ticket(world: World) -> None:
     await world.resident("gặp người hỗ trợ")
     await world.resident("/xoadulieu")
     assert "Đã xoá" in (await world.resident("erase:yes", kind=Kind.BUTTON))[0].text
+    post = world.telegram.to(GROUP)[-1]
+    assert post.edit_message_id is not None and "xoá dữ liệu" in post.text and not post.buttons
+    # a volunteer pressing the button of an older copy of the post is told it is gone
     await world.volunteer("claim:1", group=True)
     assert world.telegram.to("v1")[-1].text == "Phiếu #1 không còn mở."
+
+
+async def test_the_volunteer_of_a_resident_who_erases_their_data_is_told(world: World) -> None:
+    await world.resident("gặp người hỗ trợ")
+    await world.volunteer("claim:1", group=True)
+    await world.resident("/xoadulieu")
+    await world.resident("erase:yes", kind=Kind.BUTTON)
+    assert "người dân đã xoá dữ liệu" in world.telegram.to("v1")[-1].text
+    async with world.runtime.sessions() as session:
+        assert (await session.scalars(select(Ticket))).first() is None
 
 
 async def test_asking_twice_keeps_one_ticket(world: World) -> None:
