@@ -16,6 +16,7 @@ from handlers.router import Router, any_of, command, exactly, kind, payload, say
 
 router = Router()
 
+_TYPED_NUMBER = re.compile(r"(?:so )?(\d{1,2})")
 TOPICS_PER_PAGE = 4  # Zalo shows at most 5 buttons: four topics and "Xem thêm"
 AREAS_PER_PAGE = 4
 MAX_QUESTION_CHARS = 1000
@@ -126,8 +127,10 @@ async def browse(turn: Turn) -> None:
         buttons.append(Button(texts.MORE, f"menu:{domain.id}:{page + 1}"))
     else:
         buttons.append(Button(texts.BACK_TO_MENU, "menu"))
-    listing = "\n".join(f"{i}. {e.title}" for i, e in enumerate(entries, start=page * TOPICS_PER_PAGE + 1))
+    first = page * TOPICS_PER_PAGE + 1
+    listing = "\n".join(f"{i}. {e.title}" for i, e in enumerate(entries, start=first))
     turn.say(turn.t(texts.DOMAIN_PROMPT, title=domain.title) + "\n" + listing, buttons)
+    turn.set_state("choosing", choices=[e.id for e in entries], first=first)
 
 
 @router.on(payload("faq"))
@@ -265,11 +268,18 @@ async def accept_offer(turn: Turn) -> None:
     turn.set_state("idle")
 
 
-@router.on(state("clarifying"), kind(Kind.TEXT), lambda turn: turn.text.strip() in ("1", "2", "3"))
-async def clarify_by_number(turn: Turn) -> None:
+def typed_number(turn: Turn) -> int | None:
+    """"2", "2.", "số 2" → 2: a resident choosing from a numbered list by typing instead of pressing."""
+    found = _TYPED_NUMBER.fullmatch(turn.words)
+    return int(found.group(1)) if found else None
+
+
+@router.on(state("choosing"), kind(Kind.TEXT), lambda turn: typed_number(turn) is not None)
+async def choose_by_number(turn: Turn) -> None:
+    """The resident typed the number of a topic in the list we last showed (a clarify step or a domain page)."""
     choices = list(turn.data.get("choices", []))
-    index = int(turn.text.strip()) - 1
-    entry = turn.services.content.by_id.get(choices[index]) if index < len(choices) else None
+    index = (typed_number(turn) or 0) - int(turn.data.get("first", 1))
+    entry = turn.services.content.by_id.get(choices[index]) if 0 <= index < len(choices) else None
     if entry is None:
         turn.set_state("idle")
         await ask(turn)
@@ -317,7 +327,7 @@ async def ask(turn: Turn) -> None:
         buttons = [Button(entry.short, f"faq:{entry.id}") for entry in choices]
         listing = "\n".join(f"{i}. {entry.title}" for i, entry in enumerate(choices, start=1))
         turn.say(turn.t(texts.CLARIFY) + "\n" + listing, [*buttons, Button(texts.NOT_THESE, "human:clarify")])
-        turn.set_state("clarifying", choices=[entry.id for entry in choices])
+        turn.set_state("choosing", choices=[entry.id for entry in choices])
     else:
         turn.say(turn.t(texts.NOT_SURE), [Button(texts.HUMAN, "human:not_found"), Button("Xem menu", "menu")])
         turn.set_state("offered_human", reason="not_found")

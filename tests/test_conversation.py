@@ -147,6 +147,34 @@ async def test_the_last_page_of_a_domain_leads_back_to_the_menu(bot: Bot) -> Non
     assert page > 0 and buttons[-1] == "menu"
 
 
+async def test_typing_the_number_of_a_listed_topic_chooses_it(bot: Bot) -> None:
+    by_id = bot.runtime.knowledge.content.by_id
+    first_page = (await bot.press("menu:vneid"))[0]
+    second = by_id[first_page.buttons[1].payload.partition(":")[2]]
+    replies = await bot.say("2")
+    assert replies[0].text.startswith(f"**{second.title}**") and "Nguồn:" in replies[0].text
+    # on the next page the numbers go on from where the first stopped: topic 6 is the second button there
+    second_page = (await bot.press(first_page.buttons[-1].payload))[0]
+    sixth = by_id[second_page.buttons[1].payload.partition(":")[2]]
+    assert f"6. {sixth.title}" in second_page.text
+    assert (await bot.say("số 6"))[0].text.startswith(f"**{sixth.title}**")
+    # a number that is not on the list is read as a question
+    await bot.press("menu:vneid")
+    await bot.say("9")
+    async with bot.runtime.sessions() as session:
+        decision = await session.scalar(select(Message.decision).where(Message.direction == "in")
+                                        .order_by(Message.id.desc()).limit(1))
+    assert decision != "chosen"
+
+
+async def test_typing_the_number_of_a_clarify_choice_chooses_it(bot: Bot) -> None:
+    question = "vneid ko nhan dc otp"
+    assert bot.runtime.knowledge.matcher.match(question).decision == "clarify"  # what this test relies on
+    choices = (await bot.say(question))[0]
+    first = bot.runtime.knowledge.content.by_id[choices.buttons[0].payload.partition(":")[2]]
+    assert (await bot.say("1"))[0].text.startswith(f"**{first.title}**")
+
+
 async def test_help_explains_and_shows_the_menu(bot: Bot) -> None:
     for asked in ("/trogiup", "trợ giúp", "huong dan"):
         [reply] = await bot.say(asked)
