@@ -37,7 +37,7 @@ from faq.tables.syllables import (
     VOWEL_TONE,
 )
 
-__all__ = ["Normalized", "fold", "is_syllable", "normalize"]
+__all__ = ["Normalized", "fold", "is_syllable", "normalize", "plain_words"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,15 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", out)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFC", stripped).translate(_FOLD)
+
+
+_PLAIN_WORD: Final = re.compile(r"\w+")
+
+
+def plain_words(text: str) -> str:
+    """Lower case, no diacritics, no punctuation, words joined by one space: for comparing short typed phrases
+    and names ("Hủy đăng ký!" → "huy dang ky"; phones capitalise the first letter)."""
+    return " ".join(_PLAIN_WORD.findall(fold(text).lower()))
 
 
 # ------------------------------------------------------------------------------------------- syllables

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,10 +14,8 @@ from bot.settings import Settings
 from bot.store.residents import Who
 from faq.content import Content
 from faq.matcher import Matcher
-from faq.normalize import fold
+from faq.normalize import plain_words
 from handlers.messages import Button, Incoming, Outgoing
-
-_WORD = re.compile(r"\w+")
 
 
 class Knowledge(Protocol):
@@ -80,9 +77,10 @@ class Turn:
 
     @cached_property
     def words(self) -> str:
-        """The text's words without diacritics or punctuation, space-separated: what phrase filters compare.
-        Computed once per turn (the pipeline masks secrets in the text before any handler runs)."""
-        return " ".join(_WORD.findall(fold(self.incoming.text)))
+        """The text's words in lower case, without diacritics or punctuation, space-separated: what phrase filters
+        compare (phones capitalise the first letter: "Xin chào" is "xin chao"). Computed once per turn; the
+        pipeline masks secrets in the text before any handler runs."""
+        return plain_words(self.incoming.text)
 
     def t(self, template: str, **values: Any) -> str:
         """Fill a template from handlers.texts with the commune's term of address and name."""

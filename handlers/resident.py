@@ -7,7 +7,7 @@ import re
 from bot.store import residents as store
 from bot.store import tickets
 from faq.content import Domain, Entry
-from faq.normalize import fold
+from faq.normalize import plain_words
 from handlers import texts
 from handlers.context import Turn
 from handlers.handoff import request_human, ticket_erased
@@ -149,10 +149,14 @@ async def feedback(turn: Turn) -> None:
     if faq_id not in turn.services.content.by_id or value not in ("0", "1"):
         turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))  # a button from an answer that no longer exists
         return
-    helpful = value == "1"
+    await _feedback(turn, faq_id, helpful=value == "1")
+
+
+async def _feedback(turn: Turn, faq_id: str, *, helpful: bool, reply: str = texts.FEEDBACK_THANKS) -> None:
     await store.add_feedback(turn.session, turn.who, faq_id, helpful, turn.services.now())
     if helpful:
-        turn.say(turn.t(texts.FEEDBACK_THANKS))
+        turn.say(turn.t(reply))
+        turn.set_state("idle")  # said once: a "cảm ơn" after the 👍 is not a second vote
     else:
         turn.say(turn.t(texts.FEEDBACK_SORRY), [Button(texts.HUMAN, "human:thumbs_down"), Button("Hỏi lại", "menu")])
         turn.set_state("offered_human", reason="thumbs_down", faq_id=faq_id)
@@ -220,7 +224,7 @@ async def subscribe_typed_area(turn: Turn) -> None:
     if typed.isdigit() and 1 <= int(typed) <= len(areas):
         chosen = areas[int(typed) - 1]
     else:
-        chosen = next((a for a in areas if fold(a) == fold(typed)), None)
+        chosen = next((a for a in areas if plain_words(a) == plain_words(typed)), None)
     if chosen is None:
         turn.set_state("idle")
         await ask(turn)
@@ -259,12 +263,49 @@ async def erase(turn: Turn) -> None:
 
 # ---- short answers to the bot's own questions ------------------------------------------------------------------
 
-YES = ("có", "co", "ok", "oke", "đồng ý", "vâng", "dạ", "dạ có", "ừ", "uh", "được", "yes")
+# Compared without diacritics, punctuation or case, as the whole message ("Có ạ!" = "co a").
+YES = ("có", "ok", "oke", "okie", "đồng ý", "vâng", "dạ", "dạ có", "có ạ", "dạ vâng", "ừ", "uh", "được", "được rồi",
+       "được ạ", "ok ạ", "yes", "có giúp", "có giúp được")
+NO = ("không", "ko", "k", "khg", "chưa", "chưa được", "không được", "vẫn không được", "vẫn chưa được", "không ạ",
+      "chưa ạ", "no", "không giúp được", "chưa giúp được")
+THANKS = ("cảm ơn", "cảm ơn ạ", "cảm ơn nhiều", "cảm ơn bạn", "cảm ơn em", "cảm ơn cháu", "cảm ơn trợ lý", "thanks",
+          "thank you", "tks", "thank", "cảm ơn nhé", "ok cảm ơn", "ok cảm ơn ạ", "được rồi cảm ơn")
+
+
+def _answered_faq(turn: Turn) -> str | None:
+    """The topic the resident was just answered about, if they are replying to "Có giúp được … không?"."""
+    faq_id = turn.data.get("faq_id") if turn.state == "answered" else None
+    return faq_id if isinstance(faq_id, str) and faq_id in turn.services.content.by_id else None
+
+
+@router.on(exactly(*YES), lambda turn: _answered_faq(turn) is not None)
+async def answered_yes(turn: Turn) -> None:
+    await _feedback(turn, _answered_faq(turn) or "", helpful=True)
+
+
+@router.on(exactly(*NO), lambda turn: _answered_faq(turn) is not None)
+async def answered_no(turn: Turn) -> None:
+    await _feedback(turn, _answered_faq(turn) or "", helpful=False)
+
+
+@router.on(exactly(*THANKS))
+async def thanked(turn: Turn) -> None:
+    faq_id = _answered_faq(turn)
+    if faq_id is not None:  # thanks for an answer is the 👍 they did not press
+        await _feedback(turn, faq_id, helpful=True, reply=texts.YOU_ARE_WELCOME)
+    else:
+        turn.say(turn.t(texts.YOU_ARE_WELCOME))
 
 
 @router.on(state("offered_human"), exactly(*YES))
 async def accept_offer(turn: Turn) -> None:
     await request_human(turn, str(turn.data.get("reason", "not_found")))
+    turn.set_state("idle")
+
+
+@router.on(state("offered_human"), exactly(*NO))
+async def decline_offer(turn: Turn) -> None:
+    turn.say(turn.t(texts.OFFER_DECLINED))
     turn.set_state("idle")
 
 

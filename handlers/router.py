@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from faq.normalize import fold
+from faq.normalize import plain_words
 from handlers.context import Turn
 from handlers.messages import Kind
 
@@ -77,7 +77,7 @@ def command(*names: str) -> Filter:
 
 def says(*phrases: str, max_words: int = 8) -> Filter:
     """A short message containing one of `phrases`, compared without diacritics ("huy dang ky" = "hủy đăng ký")."""
-    pattern = re.compile("(?:^| )(?:" + "|".join(re.escape(fold(p)) for p in phrases) + ")(?: |$)")
+    pattern = re.compile("(?:^| )(?:" + "|".join(re.escape(plain_words(p)) for p in phrases) + ")(?: |$)")
 
     def check(turn: Turn) -> bool:
         if turn.incoming.kind is not Kind.TEXT:
@@ -90,7 +90,7 @@ def says(*phrases: str, max_words: int = 8) -> Filter:
 
 def exactly(*phrases: str) -> Filter:
     """The whole message is one of `phrases` (without diacritics and punctuation)."""
-    folded = {fold(p) for p in phrases}
+    folded = {plain_words(p) for p in phrases}
     return lambda turn: turn.incoming.kind is Kind.TEXT and turn.words in folded
 
 

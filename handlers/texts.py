@@ -32,6 +32,8 @@ HUMAN = "Gặp người hỗ trợ"
 
 FEEDBACK_QUESTION = "Thông tin này có giúp được {term} không?"
 FEEDBACK_THANKS = "Cảm ơn {term} đã cho biết!"
+YOU_ARE_WELCOME = "Dạ, không có gì ạ. Khi cần, {term} cứ nhắn cho tôi."
+OFFER_DECLINED = "Dạ vâng. {Term} cứ gõ câu hỏi khác, hoặc gõ \"gặp người hỗ trợ\" khi cần."
 FEEDBACK_SORRY = (
     "Xin lỗi vì câu trả lời chưa giúp được {term}. {Term} có muốn nói chuyện với tình nguyện viên "
     "của Tổ công nghệ số cộng đồng không?"

@@ -175,6 +175,33 @@ async def test_typing_the_number_of_a_clarify_choice_chooses_it(bot: Bot) -> Non
     assert (await bot.say("1"))[0].text.startswith(f"**{first.title}**")
 
 
+async def test_phones_capitalising_the_first_letter_change_nothing(bot: Bot) -> None:
+    assert "Trợ lý số" in (await bot.say("Xin chào"))[0].text
+    assert "Trợ lý số" in (await bot.say("Menu"))[0].text
+    assert "chưa đăng ký nhận thông báo" in (await bot.say("Hủy đăng ký"))[0].text
+    await bot.say("Đăng ký nhận tin")
+    assert "Thôn Tây" in (await bot.say("thôn tây"))[0].text  # the area's name, typed in another case
+    assert await bot.count(Subscription, Subscription.area == "Thôn Tây") == 1
+
+
+async def test_the_feedback_question_can_be_answered_in_words(bot: Bot) -> None:
+    question = "quen mat khau vneid thi lay lai the nao"
+    await bot.say(question)
+    assert "Cảm ơn" in (await bot.say("Có ạ!"))[0].text
+    assert "không có gì" in (await bot.say("cảm ơn"))[0].text  # thanks after the 👍: no second vote
+    await bot.say(question)
+    assert "chưa giúp được" in (await bot.say("chưa được"))[0].text
+    assert "Dạ vâng" in (await bot.say("không"))[0].text  # declines the offer of a person: no ticket
+    await bot.say(question)
+    assert "không có gì" in (await bot.say("Cảm ơn nhiều"))[0].text  # thanks for an answer is a 👍
+    async with bot.runtime.sessions() as session:
+        votes = list(await session.scalars(select(Feedback.helpful).order_by(Feedback.id)))
+    assert votes == [True, False, True]
+    assert await bot.count(Ticket) == 0
+    assert "không có gì" in (await bot.say("cam on"))[0].text  # thanks at any other time: a kind word, no vote
+    assert await bot.count(Feedback) == 3
+
+
 async def test_help_explains_and_shows_the_menu(bot: Bot) -> None:
     for asked in ("/trogiup", "trợ giúp", "huong dan"):
         [reply] = await bot.say(asked)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faq.normalize import fold, is_syllable, normalize
+from faq.normalize import fold, is_syllable, normalize, plain_words
 from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS
 
 
@@ -161,3 +161,10 @@ def test_cheap_token_expression_gives_the_same_tokens(text: str) -> None:
     full = [(m.lastgroup, m.group(0)) for m in _TOKEN_RE.finditer(text)]
     plain = [(m.lastgroup, m.group(0)) for m in _PLAIN_TOKEN_RE.finditer(text)]
     assert full == plain
+
+
+def test_plain_words_for_comparing_typed_phrases() -> None:
+    assert plain_words("Hủy đăng ký!") == "huy dang ky"
+    assert plain_words("  ĐĂNG   ký, nhận tin ") == "dang ky nhan tin"
+    assert plain_words("Thôn Đông") == plain_words("thon dong")
+    assert plain_words("...") == ""
