@@ -100,8 +100,11 @@ async def with_a_person(turn: Turn) -> None:
     turn.say(turn.t(texts.TICKET_WAITING))
 
 
-@router.on(any_of(command("start", "menu", "batdau"), exactly("hi", "hello", "chào", "xin chào", "alo", "menu",
-                                                              "bắt đầu", "chào bạn", "chào ad", "hello ad")))
+@router.on(any_of(command("start", "menu", "batdau"), exactly(
+    "hi", "hello", "chào", "xin chào", "alo", "menu", "bắt đầu", "chào bạn", "chào ad", "hello ad",
+    # who they are talking to: the greeting says it
+    "bạn là ai", "em là ai", "ai đấy", "ai vậy", "ai đó", "trợ lý số là gì", "đây là ai",
+)))
 async def greet(turn: Turn) -> None:
     turn.say(turn.t(texts.GREETING), main_menu(turn))
     turn.set_state("idle")

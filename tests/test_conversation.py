@@ -178,6 +178,7 @@ async def test_typing_the_number_of_a_clarify_choice_chooses_it(bot: Bot) -> Non
 async def test_phones_capitalising_the_first_letter_change_nothing(bot: Bot) -> None:
     assert "Trợ lý số" in (await bot.say("Xin chào"))[0].text
     assert "Trợ lý số" in (await bot.say("Menu"))[0].text
+    assert "Tôi là Trợ lý số" in (await bot.say("Bạn là ai?"))[0].text
     assert "chưa đăng ký nhận thông báo" in (await bot.say("Hủy đăng ký"))[0].text
     await bot.say("Đăng ký nhận tin")
     assert "Thôn Tây" in (await bot.say("thôn tây"))[0].text  # the area's name, typed in another case
