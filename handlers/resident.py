@@ -100,7 +100,7 @@ async def with_a_person(turn: Turn) -> None:
     turn.say(turn.t(texts.TICKET_WAITING))
 
 
-@router.on(any_of(command("start", "menu", "batdau"), exactly(
+@router.on(any_of(command("start", "menu", "batdau", bare=True), exactly(
     "hi", "hello", "chào", "xin chào", "alo", "menu", "bắt đầu", "chào bạn", "chào ad", "hello ad",
     # who they are talking to: the greeting says it
     "bạn là ai", "em là ai", "ai đấy", "ai vậy", "ai đó", "trợ lý số là gì", "đây là ai",
@@ -110,7 +110,7 @@ async def greet(turn: Turn) -> None:
     turn.set_state("idle")
 
 
-@router.on(any_of(command("trogiup", "help"), exactly("trợ giúp", "hướng dẫn", "help", "giúp", "giúp tôi")))
+@router.on(any_of(command("trogiup", "help", bare=True), exactly("trợ giúp", "hướng dẫn", "help", "giúp", "giúp tôi")))
 async def help_(turn: Turn) -> None:
     turn.say(turn.t(texts.HELP), main_menu(turn))
 
@@ -168,7 +168,7 @@ async def _feedback(turn: Turn, faq_id: str, *, helpful: bool, reply: str = text
 # ---- a person --------------------------------------------------------------------------------------------------
 
 
-@router.on(any_of(payload("human"), command("gapnguoi", "hotro"),
+@router.on(any_of(payload("human"), command("gapnguoi", "hotro", bare=True),
                   says("gặp người", "người hỗ trợ", "gặp nhân viên", "nhân viên hỗ trợ", "tư vấn viên",
                        "tình nguyện viên", "gặp cán bộ", "nói chuyện với người", "người thật", "cần người giúp",
                        max_words=12)))
@@ -181,7 +181,7 @@ async def human(turn: Turn) -> None:
 # ---- reminders -------------------------------------------------------------------------------------------------
 
 
-@router.on(any_of(command("huy", "stop", "huydangky"),
+@router.on(any_of(command("huy", "stop", "huydangky", bare=True),
                   says("hủy đăng ký", "huỷ đăng ký", "ngừng nhận", "không nhận thông báo", "thôi nhận", max_words=6)))
 async def unsubscribe(turn: Turn) -> None:
     removed = await store.unsubscribe(turn.session, turn.who)
@@ -189,7 +189,7 @@ async def unsubscribe(turn: Turn) -> None:
     turn.set_state("idle")
 
 
-@router.on(any_of(payload("sub"), command("dangky", "nhantin"),
+@router.on(any_of(payload("sub"), command("dangky", "nhantin", bare=True),
                   says("đăng ký nhận tin", "đăng ký nhận thông báo", "nhận thông báo", "đăng ký thông báo",
                        max_words=8)))
 async def subscribe_start(turn: Turn) -> None:
@@ -244,7 +244,7 @@ async def _subscribe(turn: Turn, area: str) -> None:
 # ---- erasure ---------------------------------------------------------------------------------------------------
 
 
-@router.on(any_of(command("xoadulieu"), says("xoá dữ liệu của tôi", "xóa dữ liệu của tôi", max_words=6)))
+@router.on(any_of(command("xoadulieu", bare=True), says("xoá dữ liệu của tôi", "xóa dữ liệu của tôi", max_words=6)))
 async def erase_ask(turn: Turn) -> None:
     turn.say(turn.t(texts.ERASE_CONFIRM), [Button(texts.ERASE_YES, "erase:yes"), Button(texts.ERASE_NO, "erase:no")])
     turn.set_state("confirm_erase")

@@ -62,15 +62,19 @@ def payload(prefix: str) -> Filter:
     return lambda turn: turn.incoming.kind in (Kind.BUTTON, Kind.TEXT) and bool(pattern.match(turn.text.strip()))
 
 
-def command(*names: str) -> Filter:
-    """"/huy", "/huy@TrolyBot" and the same word typed without the slash when it is the whole message."""
+def command(*names: str, bare: bool = False) -> Filter:
+    """"/huy" and "/huy@TrolyBot". With `bare`, also the name typed as the whole message without the slash, with
+    or without diacritics and spaces ("huy", "Huỷ", "xoá dữ liệu" for /xoadulieu): the slash is hard to find on a
+    phone keyboard. Volunteers' commands are not bare, so that "Xong" typed to a resident stays a message."""
     wanted = {name.lower() for name in names}
 
     def check(turn: Turn) -> bool:
         if turn.incoming.kind is not Kind.TEXT:
             return False
         word = turn.text.strip().split("@")[0].lower()
-        return word.startswith("/") and word[1:] in wanted
+        if word.startswith("/"):
+            return word[1:] in wanted
+        return bare and turn.words.replace(" ", "") in wanted
 
     return check
 

@@ -240,6 +240,12 @@ async def test_subscribe_by_area_then_unsubscribe(bot: Bot) -> None:
     replies = await bot.say("/huy")
     assert "Đã huỷ đăng ký" in replies[0].text
     assert await bot.count(Subscription) == 0
+    # the slash is hard to find on a phone keyboard: the command's name alone does the same
+    await bot.say("dangky")
+    await bot.say("2")
+    assert await bot.count(Subscription) == 1
+    assert "Đã huỷ đăng ký" in (await bot.say("Huỷ"))[0].text
+    assert await bot.count(Subscription) == 0
     replies = await bot.say("hủy đăng ký")
     assert "chưa đăng ký" in replies[0].text
 

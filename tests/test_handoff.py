@@ -173,6 +173,14 @@ async def test_give_back_reannounces_and_another_can_claim(world: World) -> None
     assert (await world.ticket()).owner == "telegram:v2"
 
 
+async def test_a_volunteer_typing_a_command_word_without_the_slash_is_talking_to_the_resident(world: World) -> None:
+    await world.resident("gặp người hỗ trợ")
+    await world.volunteer("claim:1", group=True)
+    await world.volunteer("Xong")  # "done" (the step worked), not /xong
+    assert world.zalo.to("z1")[-1].text.endswith("Xong")
+    assert (await world.ticket()).status == "claimed"
+
+
 async def test_waiting_list_and_commands_without_a_ticket(world: World) -> None:
     await world.volunteer("/phieu")
     assert world.telegram.to("v1")[-1].text == "Hiện không có phiếu nào đang chờ."
