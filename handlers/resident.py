@@ -267,10 +267,11 @@ async def erase(turn: Turn) -> None:
 # ---- short answers to the bot's own questions ------------------------------------------------------------------
 
 # Compared without diacritics, punctuation or case, as the whole message ("Có ạ!" = "co a").
-YES = ("có", "ok", "oke", "okie", "đồng ý", "vâng", "dạ", "dạ có", "có ạ", "dạ vâng", "ừ", "uh", "được", "được rồi",
-       "được ạ", "ok ạ", "yes", "có giúp", "có giúp được")
-NO = ("không", "ko", "k", "khg", "chưa", "chưa được", "không được", "vẫn không được", "vẫn chưa được", "không ạ",
-      "chưa ạ", "no", "không giúp được", "chưa giúp được")
+YES = ("có", "ok", "oke", "okie", "oki", "đồng ý", "vâng", "dạ", "dạ có", "có ạ", "dạ vâng", "ừ", "uh", "được",
+       "được rồi", "được ạ", "ok ạ", "yes", "có giúp", "có giúp được", "dc", "đc", "dc rồi", "đc rồi")
+NO = ("không", "ko", "k", "kg", "khg", "chưa", "chưa được", "không được", "vẫn không được", "vẫn chưa được",
+      "không ạ", "chưa ạ", "no", "không giúp được", "chưa giúp được", "ko dc", "k dc", "ko đc", "k đc", "chưa dc",
+      "chưa đc", "vẫn ko dc", "vẫn k dc")
 THANKS = ("cảm ơn", "cảm ơn ạ", "cảm ơn nhiều", "cảm ơn bạn", "cảm ơn em", "cảm ơn cháu", "cảm ơn trợ lý", "thanks",
           "thank you", "tks", "thank", "cảm ơn nhé", "ok cảm ơn", "ok cảm ơn ạ", "được rồi cảm ơn")
 

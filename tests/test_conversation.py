@@ -201,6 +201,9 @@ async def test_the_feedback_question_can_be_answered_in_words(bot: Bot) -> None:
     assert await bot.count(Ticket) == 0
     assert "không có gì" in (await bot.say("cam on"))[0].text  # thanks at any other time: a kind word, no vote
     assert await bot.count(Feedback) == 3
+    await bot.say(question)
+    assert "chưa giúp được" in (await bot.say("ko dc"))[0].text  # chat abbreviations too
+    assert await bot.count(Feedback, Feedback.helpful.is_(False)) == 2
 
 
 async def test_help_explains_and_shows_the_menu(bot: Bot) -> None:
