@@ -169,9 +169,15 @@ REMIND_OWNER = "⏰ Phiếu #{id}: người dân chưa nhận được trả l�
 PROPOSED = "Đã gửi đề xuất #{id} cho cán bộ duyệt thành câu hỏi thường gặp. Cảm ơn anh/chị!"
 NOTHING_TO_PROPOSE = "Chưa có câu hỏi của người dân và câu trả lời của anh/chị trong phiếu này để đề xuất."
 VOLUNTEER_HELP = (
-    "Anh/chị là tình nguyện viên. Lệnh: /phieu (phiếu đang chờ) · /xong · /tra · /chuyen · /dexuat.\n"
+    "**Lệnh cho người hỗ trợ**\n"
+    "/phieu: các phiếu đang chờ, bấm để nhận\n"
+    "/xong: đóng phiếu đang làm (người dân được mời chấm sao)\n"
+    "/tra: trả lại phiếu cho người khác nhận\n"
+    "/chuyen: chuyển phiếu cho cán bộ\n"
+    "/dexuat: đề xuất câu trả lời vừa rồi thành câu hỏi thường gặp\n"
     "Khi đã nhận phiếu, tin anh/chị gõ ở đây được chuyển đến người dân."
 )
+STAFF_HELP = "/chiendich: soạn và lên lịch thông báo cho người dân. Báo cáo và hỏi đáp: trang quản trị."
 REASONS = {
     "asked": "người dân muốn gặp người",
     "not_found": "trợ lý không tìm được câu trả lời",

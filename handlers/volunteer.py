@@ -81,6 +81,12 @@ async def _my_ticket(turn: Turn) -> Ticket | None:
     return owned[-1] if owned else None
 
 
+@router.on(command("trogiup", "help"))
+async def help_for_helpers(turn: Turn) -> None:
+    """Volunteers and staff need their commands more than the resident's guide."""
+    turn.say(texts.VOLUNTEER_HELP + ("\n" + texts.STAFF_HELP if "staff" in turn.roles else ""))
+
+
 @router.on(command("phieu"))
 async def list_waiting(turn: Turn) -> None:
     waiting = await tickets.waiting(turn.session)

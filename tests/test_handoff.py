@@ -181,6 +181,13 @@ async def test_a_volunteer_typing_a_command_word_without_the_slash_is_talking_to
     assert (await world.ticket()).status == "claimed"
 
 
+async def test_help_for_volunteers_and_staff_lists_their_commands(world: World) -> None:
+    [reply] = await world.volunteer("/trogiup")
+    assert "/phieu" in reply.text and "/xong" in reply.text and "/chiendich" not in reply.text
+    [reply] = await world.volunteer("/trogiup", user="s1", name="Cán bộ Hoa")
+    assert "/chiendich" in reply.text
+
+
 async def test_waiting_list_and_commands_without_a_ticket(world: World) -> None:
     await world.volunteer("/phieu")
     assert world.telegram.to("v1")[-1].text == "Hiện không có phiếu nào đang chờ."
