@@ -374,5 +374,7 @@ async def ask(turn: Turn) -> None:
         turn.say(turn.t(texts.CLARIFY) + "\n" + listing, [*buttons, Button(texts.NOT_THESE, "human:clarify")])
         turn.set_state("choosing", choices=[entry.id for entry in choices])
     else:
+        if len(turn.text.strip()) > MAX_QUESTION_CHARS:  # the part we did not read may have held the question
+            turn.say(turn.t(texts.TOO_LONG, limit=MAX_QUESTION_CHARS))
         turn.say(turn.t(texts.NOT_SURE), [Button(texts.HUMAN, "human:not_found"), Button("Xem menu", "menu")])
         turn.set_state("offered_human", reason="not_found")

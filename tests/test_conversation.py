@@ -206,6 +206,13 @@ async def test_the_feedback_question_can_be_answered_in_words(bot: Bot) -> None:
     assert await bot.count(Feedback, Feedback.helpful.is_(False)) == 2
 
 
+async def test_a_long_message_we_could_not_place_says_what_was_read(bot: Bot) -> None:
+    story = "Hôm qua tôi ra chợ gặp bà hàng xóm, hai bà cháu nói chuyện mãi về con gà. " * 20
+    replies = await bot.say(story + " vậy thì làm sao")
+    assert "chỉ đọc 1000 ký tự đầu" in replies[0].text
+    assert payloads(replies[1])[0] == "human:not_found"
+
+
 async def test_help_explains_and_shows_the_menu(bot: Bot) -> None:
     for asked in ("/trogiup", "trợ giúp", "huong dan"):
         [reply] = await bot.say(asked)
