@@ -6,7 +6,6 @@ The variable names are part of the operator interface in DESIGN.md; they keep th
 
 from __future__ import annotations
 
-from datetime import time
 from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -116,11 +115,6 @@ class Settings(BaseSettings):
     @property
     def zalo_enabled(self) -> bool:
         return self.zalo_app_id is not None and self.zalo_oa_secret_key is not None
-
-    @property
-    def working_time(self) -> tuple[time, time]:
-        start, end = self.working_hours.split("-")
-        return time.fromisoformat(start.zfill(5)), time.fromisoformat(end.zfill(5))
 
 
 class SettingsError(Exception):

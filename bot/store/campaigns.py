@@ -36,7 +36,6 @@ BROADCAST_PRIORITY = 10  # interactive replies use 0 and go first
 ACTIVE_STATES = ("scheduled", "sending")
 # Sources differ (48 hours free, up to 7 days allowed): the longer bound, and -230 answers are still handled.
 ZALO_INTERACTION_WINDOW = timedelta(days=7)
-FINAL_DELIVERY = ("sent", "blocked", "outside_window", "failed", "uncertain", "cancelled")
 COUNTED = ("pending", "sent", "blocked", "outside_window", "failed", "uncertain", "cancelled")
 BROADCAST_TEXT = "**{commune}: {title}**\n{text}\n\n— Gõ /huy để ngừng nhận thông báo."
 DEFAULT_LINK_TITLE = "Xem chi tiết"

@@ -25,7 +25,6 @@ from bot.store.models import Campaign, CampaignRun, Feedback, Identity, Message,
 from bot.store.stats import DECISIONS, Period, median, response_times
 from faq.content import Content
 
-KINDS = ("daily", "weekly", "monthly")
 UNKNOWN_AREA = "Chưa rõ"
 KIND_TITLES = {"daily": "ngày", "weekly": "tuần", "monthly": "tháng"}
 DELIVERY_COLUMNS = (

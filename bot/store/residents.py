@@ -211,10 +211,6 @@ async def unsubscribe(session: AsyncSession, who: Who) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def subscribed_area(session: AsyncSession, who: Who) -> str | None:
-    return await session.scalar(select(Subscription.area).where(Subscription.identity_id == who.identity_id))
-
-
 async def open_ticket(session: AsyncSession, who: Who) -> Ticket | None:
     return await session.scalar(
         select(Ticket).where(Ticket.resident_id == who.resident_id, TICKET_IS_OPEN)
