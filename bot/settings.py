@@ -6,6 +6,7 @@ The variable names are part of the operator interface in DESIGN.md; they keep th
 
 from __future__ import annotations
 
+from datetime import date, time
 from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -81,6 +82,36 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("cần tên múi giờ IANA, ví dụ Asia/Ho_Chi_Minh") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _opening_before_closing(cls, value: str) -> str:
+        try:
+            start, end = (time.fromisoformat(part.zfill(5)) for part in value.split("-"))
+        except ValueError as exc:
+            raise ValueError("cần giờ có thật, dạng 07:30-17:00") from exc
+        if start >= end:
+            raise ValueError("giờ bắt đầu phải trước giờ kết thúc, ví dụ 07:30-17:00")
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _days_in_order(cls, value: str) -> str:
+        for part in value.split(","):
+            first, _, last = part.partition("-")
+            if last and int(last) < int(first):
+                raise ValueError("khoảng ngày phải từ nhỏ đến lớn (1 là thứ Hai, 7 là Chủ nhật), ví dụ 1-6")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _real_dates(cls, value: str) -> str:
+        for part in filter(None, value.split(",")):
+            try:
+                date.fromisoformat(part)
+            except ValueError as exc:
+                raise ValueError(f"{part} không phải ngày có thật (dạng 2026-09-02)") from exc
         return value
 
     @field_validator("areas", mode="before")
