@@ -121,6 +121,13 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("areas")
+    @classmethod
+    def _some_area(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:  # residents subscribe by area: with none, they could never subscribe
+            raise ValueError("cần ít nhất một thôn/tổ dân phố, cách nhau bằng dấu phẩy")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

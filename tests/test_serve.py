@@ -80,7 +80,8 @@ def test_serve_in_an_empty_directory_answers_health_and_metrics_and_stops_on_sig
     ("variable", "value"),
     [("TROLY_HTTP_PORT", "abc"), ("TROLY_HTTP_PORT", "70000"), ("TROLY_TIMEZONE", "Sao Hỏa"),
      ("TELEGRAM_BROADCAST_RATE", "nhanh"), ("TROLY_WORKING_HOURS", "25:00-17:00"),
-     ("TROLY_WORKING_HOURS", "17:00-07:30"), ("TROLY_WORKING_DAYS", "6-1"), ("TROLY_HOLIDAYS", "2026-02-30")],
+     ("TROLY_WORKING_HOURS", "17:00-07:30"), ("TROLY_WORKING_DAYS", "6-1"), ("TROLY_HOLIDAYS", "2026-02-30"),
+     ("TROLY_AREAS", " , ")],
 )
 def test_a_bad_setting_gives_one_clear_line(tmp_path: Path, variable: str, value: str) -> None:
     result = subprocess.run(
