@@ -228,9 +228,9 @@ async def subscribe_typed_area(turn: Turn) -> None:
         chosen = areas[int(typed) - 1]
     else:
         chosen = next((a for a in areas if plain_words(a) == plain_words(typed)), None)
-    if chosen is None:
+    if chosen is None:  # not an area: a question, thanks… the routes after this one take it
         turn.set_state("idle")
-        await ask(turn)
+        turn.handled = False
         return
     await _subscribe(turn, chosen)
 

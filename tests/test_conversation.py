@@ -182,6 +182,8 @@ async def test_phones_capitalising_the_first_letter_change_nothing(bot: Bot) -> 
     assert "chưa đăng ký nhận thông báo" in (await bot.say("Hủy đăng ký"))[0].text
     await bot.say("Đăng ký nhận tin")
     assert "Thôn Tây" in (await bot.say("thôn tây"))[0].text  # the area's name, typed in another case
+    await bot.say("đăng ký nhận tin")
+    assert "không có gì" in (await bot.say("Cảm ơn"))[0].text  # not an area: heard as what it is
     assert await bot.count(Subscription, Subscription.area == "Thôn Tây") == 1
 
 
