@@ -6,13 +6,15 @@ The variable names are part of the operator interface in DESIGN.md; they keep th
 
 from __future__ import annotations
 
-from datetime import date, time
 from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The working-time parsers are the ones the handoff uses, so what starts is what is understood later.
+from handlers.hours import parse_days, parse_holidays, parse_hours
 
 
 def env(name: str, **kwargs: Any) -> Any:
@@ -87,31 +89,19 @@ class Settings(BaseSettings):
     @field_validator("working_hours")
     @classmethod
     def _opening_before_closing(cls, value: str) -> str:
-        try:
-            start, end = (time.fromisoformat(part.zfill(5)) for part in value.split("-"))
-        except ValueError as exc:
-            raise ValueError("cần giờ có thật, dạng 07:30-17:00") from exc
-        if start >= end:
-            raise ValueError("giờ bắt đầu phải trước giờ kết thúc, ví dụ 07:30-17:00")
+        parse_hours(value)
         return value
 
     @field_validator("working_days")
     @classmethod
     def _days_in_order(cls, value: str) -> str:
-        for part in value.split(","):
-            first, _, last = part.partition("-")
-            if last and int(last) < int(first):
-                raise ValueError("khoảng ngày phải từ nhỏ đến lớn (1 là thứ Hai, 7 là Chủ nhật), ví dụ 1-6")
+        parse_days(value)
         return value
 
     @field_validator("holidays")
     @classmethod
     def _real_dates(cls, value: str) -> str:
-        for part in filter(None, value.split(",")):
-            try:
-                date.fromisoformat(part)
-            except ValueError as exc:
-                raise ValueError(f"{part} không phải ngày có thật (dạng 2026-09-02)") from exc
+        parse_holidays(value)
         return value
 
     @field_validator("areas", mode="before")
