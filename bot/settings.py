@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The working-time parsers are the ones the handoff uses, so what starts is what is understood later.
@@ -23,8 +23,11 @@ def env(name: str, **kwargs: Any) -> Any:
 
 
 class Settings(BaseSettings):
+    # An empty variable is an unset one: `.env.example` and compose files list every variable with `VAR=`, and
+    # `ZALO_OA_SECRET_KEY=` must not enable Zalo with an empty (forgeable) webhook key.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore", frozen=True,
+        populate_by_name=True,
     )
 
     database_url: str = env("TROLY_DATABASE_URL", default="sqlite+aiosqlite:///troly.db")
@@ -128,6 +131,22 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + value.split("://", 1)[1]
         return value
 
+    @model_validator(mode="after")
+    def _zalo_whole_or_absent(self) -> Settings:
+        """Half a Zalo configuration would leave the channel silently off, or unable to verify webhooks or to
+        refresh its token (a day later, when the first access token expires)."""
+        given = [name for name, value in self._zalo_credentials() if value is not None]
+        missing = [name for name, value in self._zalo_credentials()[:3] if value is None]
+        if given and missing:
+            raise ValueError(f"Zalo cần cả {' và '.join(missing)} (đã có {', '.join(given)})")
+        return self
+
+    def _zalo_credentials(self) -> list[tuple[str, object]]:
+        # The three the channel cannot work without come first (the token pair may already be stored).
+        return [("ZALO_APP_ID", self.zalo_app_id), ("ZALO_OA_SECRET_KEY", self.zalo_oa_secret_key),
+                ("ZALO_APP_SECRET", self.zalo_app_secret), ("ZALO_ACCESS_TOKEN", self.zalo_access_token),
+                ("ZALO_REFRESH_TOKEN", self.zalo_refresh_token)]
+
     @cached_property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone_name)
@@ -142,7 +161,7 @@ class Settings(BaseSettings):
 
     @property
     def zalo_enabled(self) -> bool:
-        return self.zalo_app_id is not None and self.zalo_oa_secret_key is not None
+        return self.zalo_app_id is not None  # with the rest it needs (see _zalo_whole_or_absent)
 
 
 class SettingsError(Exception):
@@ -165,9 +184,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        variable = _variable_name(field)
         expected = _EXPECTED.get(error["type"], error["msg"].removeprefix("Value error, "))
+        if not error["loc"]:  # a rule across variables; its input is every setting, secrets included
+            raise SettingsError(f"Lỗi cấu hình: {expected}.") from None
+        variable = _variable_name(str(error["loc"][0]))
         if error["type"] == "string_pattern_mismatch":
             expected += f" (mẫu {error['ctx']['pattern']})"
         raise SettingsError(

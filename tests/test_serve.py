@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +95,45 @@ def test_a_bad_setting_gives_one_clear_line(tmp_path: Path, variable: str, value
     assert len(lines) == 1, result.stderr
     assert variable in lines[0] and "không hợp lệ" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def _settings_seen_in(directory: Path, **extra: str) -> dict[str, object]:
+    """What `troly` would read, started in `directory` (where its `.env` is), as JSON from a child process."""
+    program = ("import json; from bot.settings import load_settings as l; s = l(); print(json.dumps({"
+               "'telegram': s.telegram_enabled, 'zalo': s.zalo_enabled, 'public_url': s.public_url, "
+               "'volunteer_chat': s.telegram_volunteer_chat_id, 'areas': list(s.areas)}))")
+    result = subprocess.run([sys.executable, "-c", program], cwd=directory, env=_env(directory, **extra),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, object] = json.loads(result.stdout)
+    return seen
+
+
+def test_the_example_env_file_starts_with_every_channel_off(tmp_path: Path) -> None:
+    """`.env.example` lists every variable as `VAR=`: empty is unset, not an empty token, chat id or key."""
+    shutil.copy(Path(__file__).resolve().parent.parent / ".env.example", tmp_path / ".env")
+    seen = _settings_seen_in(tmp_path)
+    assert seen == {"telegram": False, "zalo": False, "public_url": None, "volunteer_chat": None,
+                    "areas": ["Tổ dân phố 1", "Tổ dân phố 2", "Tổ dân phố 3"]}
+
+
+def test_empty_zalo_keys_in_the_environment_do_not_enable_an_unverifiable_webhook(tmp_path: Path) -> None:
+    seen = _settings_seen_in(tmp_path, ZALO_APP_ID="", ZALO_OA_SECRET_KEY="", ZALO_APP_SECRET="",
+                             TELEGRAM_BOT_TOKEN="")
+    assert seen["zalo"] is False and seen["telegram"] is False
+
+
+def test_half_a_zalo_configuration_is_refused_without_echoing_secrets(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*TROLY, "serve"], cwd=tmp_path,
+        env=_env(tmp_path, ZALO_APP_ID="4321", ZALO_APP_SECRET="app-secret-value", ZALO_ACCESS_TOKEN="tok-value"),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "ZALO_OA_SECRET_KEY" in lines[0]
+    assert "app-secret-value" not in result.stderr and "tok-value" not in result.stderr
 
 
 async def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> None:
