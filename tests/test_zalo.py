@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels import base
 from bot.channels.base import Result
-from bot.channels.zalo import MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
+from bot.channels.zalo import MAX_AGE_SECONDS, MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
 from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, ZaloTokenError, ZaloTokens
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
@@ -27,6 +27,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import PlatformToken
+from bot.store.privacy import UPDATE_KEYS_KEPT
 from bot.web.app import build_app
 from faq.content import load_content
 from handlers.messages import Button, Incoming, Kind, Outgoing
@@ -139,8 +140,9 @@ async def test_a_wrong_signature_is_403_and_passes_nothing(webhook: Webhook, tam
     assert await webhook.settled() == []
 
 
-@pytest.mark.parametrize("minutes", [-6, 6, -60 * 24])
+@pytest.mark.parametrize("minutes", [6, -60 * 3, -60 * 24])
 async def test_a_stale_or_future_timestamp_is_403(webhook: Webhook, minutes: int) -> None:
+    """Older than Zalo's last retry (about 1 h 51 min after the first attempt), or ahead of the clock."""
     stamp = str(int((time.time() + minutes * 60) * 1000))
     for header_timestamp in (False, True):
         status = await webhook.post(user_event("user_send_text", "u-1", "m-1", text="xin chào"), timestamp=stamp,
@@ -153,6 +155,19 @@ async def test_a_timestamp_within_five_minutes_is_accepted(webhook: Webhook) -> 
     stamp = str(int((time.time() - 4 * 60) * 1000))
     assert await webhook.post(user_event("user_send_text", "u-1", "m-1", text="a"), timestamp=stamp) == 200
     assert len(await webhook.settled()) == 1
+
+
+async def test_late_zalo_retries_of_an_event_are_accepted_under_its_msg_id(webhook: Webhook) -> None:
+    """While we were down, Zalo kept retrying (30 s, 5 min, 15 min, 30 min, 1 h); should its retries carry the
+    first attempt's timestamp, the last ones are still taken, under the msg_id the pipeline deduplicates on."""
+    first_attempt = time.time() - (60 * 60 + 51 * 60)
+    stamp = str(int(first_attempt * 1000))
+    event = user_event("user_send_text", "u-1", "m-old", text="xin chào")
+    assert await webhook.post(event, timestamp=stamp) == 200
+    assert await webhook.post(event, timestamp=stamp) == 200
+    assert [incoming.update_key for incoming in await webhook.settled()] == ["m-old", "m-old"]
+    # A replay inside the accepted age meets its msg_id still stored.
+    assert UPDATE_KEYS_KEPT.total_seconds() > MAX_AGE_SECONDS
 
 
 def _signed_raw(webhook: Webhook, raw: bytes) -> dict[str, str]:

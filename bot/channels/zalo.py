@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/zalo/webhook"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
-MAX_AGE_SECONDS = 300.0  # older (or further in the future) events are refused: a replayed capture, not Zalo
+# Signed events are refused when older than Zalo's own retries can be (30 s, 5 min, 15 min, 30 min, 1 h after the
+# first attempt: about 1 h 51 min), in case a retry keeps its first timestamp; a replay inside that window is
+# dropped by its msg_id, which is kept for days. From the future, only clock skew is allowed.
+MAX_AGE_SECONDS = 2 * 3600.0
+MAX_SKEW_SECONDS = 300.0
 SEND_PATH = "/v3.0/oa/message/cs"
 MAX_TEXT = 2000
 MAX_BUTTONS = 5
@@ -347,7 +351,7 @@ def _epoch_seconds(timestamp: str) -> float | None:
 
 def _recent(timestamp: str) -> bool:
     seconds = _epoch_seconds(timestamp)
-    return seconds is not None and abs(time.time() - seconds) <= MAX_AGE_SECONDS
+    return seconds is not None and -MAX_SKEW_SECONDS <= time.time() - seconds <= MAX_AGE_SECONDS
 
 
 # ---- events ---------------------------------------------------------------------------------------------------
