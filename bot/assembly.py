@@ -37,11 +37,12 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
 
     if settings.zalo_enabled:
         from bot.channels.zalo import ZaloChannel
-        from bot.channels.zalo_tokens import ZaloTokens
+        from bot.channels.zalo_tokens import TokenKeeper, ZaloTokens
 
         zalo = ZaloChannel(settings, pipeline, runtime.metrics, ZaloTokens(runtime.sessions, settings, None))
         pipeline.add_sender(zalo)
         services.append(zalo)
+        services.append(TokenKeeper(zalo.tokens))
         mounts.append(zalo.mount)
 
     campaign_services, campaign_mounts = campaign_parts(runtime, pipeline.senders)

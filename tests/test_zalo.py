@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.channels import base
+from bot.channels import base, zalo_tokens
 from bot.channels.base import Result
 from bot.channels.zalo import MAX_AGE_SECONDS, MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
-from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, ZaloTokenError, ZaloTokens
+from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, TokenKeeper, ZaloTokenError, ZaloTokens
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
 from bot.runtime import Runtime
@@ -556,6 +557,76 @@ async def test_the_token_is_refreshed_before_it_expires(migrated_engine: AsyncEn
     assert row is not None and row.access_token == fresh
 
 
+async def test_the_keeper_refreshes_ahead_of_expiry_when_nothing_is_sent(migrated_engine: AsyncEngine,
+                                                                          zalo: FakeZalo) -> None:
+    """A refresh token unused for months dies: the pair is renewed on time even if the OA never writes."""
+    clock = [datetime.now(UTC)]
+    tokens = ZaloTokens(session_factory(migrated_engine), load_settings(**zalo.env()), now=lambda: clock[0])
+    keeper = TokenKeeper(tokens)
+    try:
+        await keeper.tick()  # seeds the pair from the environment: about an hour left, nothing to do
+        assert zalo.refreshes == 0
+        clock[0] += timedelta(minutes=55)
+        await keeper.tick()
+        assert zalo.refreshes == 1
+        await keeper.tick()
+        assert zalo.refreshes == 1
+    finally:
+        await tokens.close()
+    assert zalo.sends == []
+    async with session_factory(migrated_engine)() as session:
+        row = await session.scalar(select(PlatformToken))
+    assert row is not None and row.access_token in zalo.live_access_tokens
+    assert row.refresh_token not in zalo.spent_refresh_tokens
+
+
+def _refusing_writes(tokens: ZaloTokens, times: int | None) -> list[int]:
+    """Make the database refuse to store a new pair `times` times (None: until told otherwise)."""
+    refused = [0]
+    real_update = tokens._update
+
+    async def update(**values: Any) -> None:
+        if "refresh_token" in values and (times is None or refused[0] < times):
+            refused[0] += 1
+            raise OperationalError("UPDATE platform_tokens", {}, Exception("database is locked"))
+        await real_update(**values)
+
+    tokens._update = update  # type: ignore[method-assign]
+    return refused
+
+
+async def test_a_new_pair_the_database_refuses_for_a_moment_is_stored_on_a_later_try(
+        expired: ExpiredToken, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zalo_tokens, "STORE_RETRY_WAITS", (0.01, 0.01, 0.01))
+    refused = _refusing_writes(expired.tokens, 2)
+    fresh = await expired.tokens.refresh(expired.rejected)
+    assert refused == [2]
+    async with expired.sessions() as session:
+        row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+    assert row is not None and row.access_token == fresh and row.refresh_claimed_at is None
+    assert row.refresh_token not in expired.zalo.spent_refresh_tokens
+
+
+async def test_a_new_pair_the_database_keeps_refusing_is_kept_and_stored_later(
+        expired: ExpiredToken, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spent refresh token is dead: throwing the new pair away would leave the OA unreachable for good."""
+    monkeypatch.setattr(zalo_tokens, "STORE_RETRY_WAITS", (0.01,))
+    refused = _refusing_writes(expired.tokens, None)
+    fresh = await expired.tokens.refresh(expired.rejected)
+    assert fresh in expired.zalo.live_access_tokens and refused == [2]
+    assert await expired.tokens.access_token() == fresh  # still refused: the pair in memory serves meanwhile
+    async with expired.sessions() as session:
+        row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+    assert row is not None and row.access_token != fresh
+
+    del expired.tokens._update  # the database answers again
+    assert await expired.tokens.access_token() == fresh
+    async with expired.sessions() as session:
+        row = await session.scalar(select(PlatformToken).where(PlatformToken.name == TOKEN_NAME))
+    assert row is not None and row.access_token == fresh and row.refresh_claimed_at is None
+    assert row.refresh_token not in expired.zalo.spent_refresh_tokens
+
+
 async def test_the_environment_seeds_the_pair_only_when_no_row_exists(migrated_engine: AsyncEngine,
                                                                       zalo: FakeZalo) -> None:
     sessions = session_factory(migrated_engine)
@@ -704,6 +775,8 @@ async def test_end_to_end_through_the_real_pipeline(sqlite_url: str, zalo: FakeZ
     services, mounts = assemble(runtime)
     [channel] = [s for s in services if s.name == "zalo"]
     assert isinstance(channel, ZaloChannel)
+    [keeper] = [s for s in services if s.name == TokenKeeper.name]
+    assert isinstance(keeper, TokenKeeper) and keeper.tokens is channel.tokens
     await channel.start()
     try:
         async with TestClient(TestServer(build_app(runtime, mounts))) as client:

@@ -9,8 +9,11 @@ must then authorise the OA again). So:
   older than CLAIM_STALE belongs to a process that died mid-refresh and may be taken over;
 - whoever finds the row claimed waits, and looks again: if the stored access token is no longer the one that was
   rejected, someone else refreshed, and their pair is used;
-- the new pair is committed (and the claim cleared) before it is used or returned;
-- tokens are refreshed ahead of expiry, not only when Zalo rejects them.
+- the new pair is committed (and the claim cleared) before it is used or returned; a database that refuses the
+  write is asked again for half a minute, and should it still refuse, the pair is kept in memory and stored at the
+  next chance rather than thrown away;
+- tokens are refreshed ahead of expiry, not only when Zalo rejects them, and `TokenKeeper` does so even when
+  nothing is sent: a refresh token unused for about three months dies, and each refresh brings a new one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.periodic import Periodic
 from bot.settings import Settings
 from bot.store.models import PlatformToken
 
@@ -43,6 +47,10 @@ OAUTH_TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
 # A claim this old outlived any OAuth call (they give up after 15 s): its process died, another may refresh.
 CLAIM_STALE = timedelta(seconds=60)
 CLAIM_POLL_SECONDS = 0.2
+# Waits between attempts to store a new pair (about 30 s in all, inside CLAIM_STALE: our claim still holds).
+STORE_RETRY_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+# How often the keeper looks at the pair: well inside REFRESH_AHEAD, so a refresh is never late.
+KEEP_FRESH_SECONDS = 5 * 60.0
 
 
 class ZaloTokenError(Exception):
@@ -80,6 +88,8 @@ class ZaloTokens:
         self._lock = asyncio.Lock()
         # The last pair this process read or made; the database stays the truth (see `refresh`).
         self._current: _Pair | None = None
+        # A new pair the database would not take: the only copy of a live refresh token, stored at the next chance.
+        self._unstored: _Answer | None = None
         self.refresh_count = 0
 
     def use_http(self, http: aiohttp.ClientSession) -> None:
@@ -98,6 +108,11 @@ class ZaloTokens:
 
     async def access_token(self) -> str:
         """A token to call the OA API with, refreshed first when it is close to expiry."""
+        if self._unstored is not None:
+            try:
+                await self._store_kept()
+            except Exception:  # the pair in memory still serves meanwhile
+                log.warning("zalo token pair kept in memory still not stored", exc_info=True)
         current = self._current
         if current is not None and self._fresh(current.expires_at):
             return current.access_token
@@ -122,7 +137,12 @@ class ZaloTokens:
                 await self._release()
                 raise
             # The refresh token just spent is dead: the new pair is durable before anyone uses it.
-            await self._store(answer)
+            try:
+                await self._store(answer)
+            except Exception:
+                log.critical("new zalo token pair NOT stored; kept in memory and stored at the next chance: do not "
+                             "stop this process before the database answers", exc_info=True)
+                self._unstored = answer
             self._current = _Pair(answer.access_token, answer.expires_at)
             self.refresh_count += 1
         log.info("zalo token refreshed", extra={"expires_at": answer.expires_at.isoformat()})
@@ -156,9 +176,27 @@ class ZaloTokens:
             await asyncio.sleep(CLAIM_POLL_SECONDS)  # another process is refreshing: its pair is stored shortly
 
     async def _store(self, answer: _Answer) -> None:
-        """Store the new pair and clear our claim, in one transaction."""
-        await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
-                           expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
+        """Store the new pair and clear our claim, in one transaction; asked again while the database refuses."""
+        for wait in (*STORE_RETRY_WAITS, None):
+            try:
+                await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
+                                   expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
+                return
+            except Exception:
+                if wait is None:
+                    raise
+                log.warning("zalo token pair not stored yet; trying again", exc_info=True)
+                await asyncio.sleep(wait)
+
+    async def _store_kept(self) -> None:
+        answer = self._unstored
+        if answer is None:
+            return
+        async with self._lock:
+            await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
+                               expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
+            self._unstored = None
+        log.warning("zalo token pair kept in memory is now stored")
 
     async def _release(self) -> None:
         """The refresh failed: clear our claim so the next attempt need not wait for it to go stale."""
@@ -257,6 +295,22 @@ class ZaloTokens:
         if status >= 500:
             raise ZaloTokenError(f"OAuth server error: {name}", retryable=True)
         raise _Rejected(name)
+
+
+class TokenKeeper(Periodic):
+    """Refreshes the pair ahead of expiry even when the OA sends nothing for months."""
+
+    name = "zalo-token-keeper"
+
+    def __init__(self, tokens: ZaloTokens, interval: float = KEEP_FRESH_SECONDS) -> None:
+        super().__init__(interval)
+        self.tokens = tokens
+
+    async def tick(self) -> None:
+        try:
+            await self.tokens.access_token()
+        except ZaloTokenError as exc:  # said once per tick, without a traceback: the operator must act, or wait
+            log.error("zalo token not kept fresh", extra={"reason": str(exc), "retryable": exc.retryable})
 
 
 @dataclass(frozen=True, slots=True)
