@@ -139,11 +139,8 @@ def _match(args: argparse.Namespace) -> int:
 
     matcher = Matcher.build(load_content().entries)
     out = sys.stdout
-    for line in sys.stdin:
-        query = line.rstrip("\n")
-        if not query.strip():
-            continue
-        result = matcher.match(query)
+    for line in sys.stdin:  # one output line per input line, blank ones included, so scripts can pair them
+        result = matcher.match(line.rstrip("\r\n"))
         if args.jsonl:
             out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,14 @@ def test_dev_set_meets_the_bars(matcher: Matcher) -> None:
 
 def test_own_unseen_set_meets_the_bars(matcher: Matcher) -> None:
     _check(UNSEEN, matcher, top1=0.95, resolved=0.97, wrong=0.01, oos=0.90, style=0.90)
+
+
+def test_troly_match_writes_one_json_line_per_input_line() -> None:
+    """Scripts pair answers with questions by line: a blank line, or a Windows line end, must not shift them."""
+    lines = ["quên mật khẩu vneid\r\n", "\n", "chuyen nham tien\n"]
+    result = subprocess.run([sys.executable, "-m", "bot", "match", "--jsonl"], input="".join(lines),
+                            capture_output=True, text=True, timeout=60, check=True)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["query"] for a in answers] == ["quên mật khẩu vneid", "", "chuyen nham tien"]
+    assert answers[1]["decision"] == "escalate" and answers[1]["candidates"] == []
+    assert answers[0]["faq_id"] == "vneid.password.forgot"
