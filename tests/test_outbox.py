@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bot.channels.base import Delivery, Result
-from bot.outbox.sender import OutboxSender
+from bot.outbox.sender import MAX_ATTEMPTS, OutboxSender
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import campaigns, migrate, residents
@@ -217,6 +217,27 @@ async def test_a_429_pauses_the_whole_channel_and_nobody_receives_twice(world: W
     assert [t for t, _ in world.telegram.attempts if t >= flood_at + 7.0]
     assert world.telegram.users() - Counter({"staff1": 1}) == Counter({f"u{i}": 1 for i in range(40)})
     assert (await world.counts(campaign_id))["sent"] == 40
+
+
+async def test_rate_limits_do_not_use_up_a_messages_attempts(world: World) -> None:
+    """Told to wait more times than the retry bound allows, the message still goes out after the waits."""
+    await world.subscribe(people(2))
+    campaign_id = await world.campaign(author="api")
+    await world.fire(campaign_id)
+    floods = {"left": MAX_ATTEMPTS + 2}
+
+    def rule(message: Outgoing, number: int) -> Delivery | None:
+        if message.user_id == "u0" and floods["left"]:
+            floods["left"] -= 1
+            return Delivery(Result.RETRY, retry_after=3.0, detail="429")
+        return None
+
+    world.telegram.rules.append(rule)
+    await world.sender().drain()
+
+    assert [u for _, u in world.telegram.attempts].count("u0") == MAX_ATTEMPTS + 3
+    assert world.telegram.users() == Counter({"u0": 1, "u1": 1})
+    assert (await world.counts(campaign_id))["sent"] == 2
 
 
 async def test_403_marks_blocked_and_inactive_so_the_next_campaign_skips_them(world: World) -> None:

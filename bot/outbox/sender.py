@@ -394,10 +394,14 @@ class OutboxSender:
         values: dict[str, Any] = {"last_error": delivery.detail[:500] or None}
         if delivery.result is Result.RETRY:
             if delivery.retry_after > 0:
-                # A 429 concerns the whole bot, not this chat: pause the channel.
+                # A 429 concerns the whole bot, not this chat: pause the channel. The message was refused
+                # unread, so the attempt does not count against it: it is sent after the pause however long
+                # the platform keeps us waiting.
                 self._paused_until[row.channel] = max(
                     self._paused_until.get(row.channel, 0.0), self.clock() + delivery.retry_after
                 )
+                attempts = row.attempts
+                values["attempts"] = attempts
             if attempts >= self.max_attempts:
                 values["status"] = "failed"
             else:
