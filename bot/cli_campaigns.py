@@ -96,7 +96,8 @@ def _create(args: argparse.Namespace) -> int:
             )
             now = datetime.now(UTC)
             campaign = await campaigns.create_campaign(session, spec, now, zone,
-                                                       status="draft" if args.draft else "scheduled")
+                                                       status="draft" if args.draft else "scheduled",
+                                                       known_areas=settings.areas)
             campaigns.enqueue_preview(session, campaign, settings.commune_name, now)
         except campaigns.CampaignError as exc:
             print(f"Lỗi: {exc}", file=sys.stderr)

@@ -114,7 +114,8 @@ async def confirm(turn: Turn) -> None:
     now = turn.services.now()
     zone = turn.services.settings.timezone
     try:
-        campaign = await campaigns.create_campaign(turn.session, _spec(turn, turn.data), now, zone)
+        campaign = await campaigns.create_campaign(turn.session, _spec(turn, turn.data), now, zone,
+                                                   known_areas=turn.services.settings.areas)
     except CampaignError as exc:
         turn.set_state("idle")
         turn.say(str(exc))

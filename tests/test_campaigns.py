@@ -229,6 +229,9 @@ async def test_the_api_validates_in_vietnamese(api: tuple[TestClient[Any, Any], 
         (b'{"title": "T", "text": "x", "send_at": "mai"}', "Thời gian send_at"),
         (b'{"title": "T", "text": "x", "audience": {"areas": "Th\xc3\xb4n 1"}}', "audience.areas"),
         (b'{"title": "T", "text": "x", "recurrence": "* *"}', "Lịch lặp lại"),
+        # A misspelt area would reach nobody without a word: the commune's own list is named instead.
+        ('{"title": "T", "text": "x", "audience": {"areas": ["Thôn 1", "Thon Mot"]}}'.encode(),
+         "Khu vực không có trong danh sách của xã/phường: Thon Mot"),
     ]
     for body, message in bad:
         response = await client.post("/api/campaigns", data=body, headers={**AUTH, "Content-Type": "application/json"})
@@ -343,6 +346,8 @@ def test_campaign_commands(
     monkeypatch.chdir(tmp_path)
     code, _, err = run_troly(["campaign", "create", "--title", "T", "--text", "x", "--channel", "sms"], capsys)
     assert code == 2 and "Kênh không hợp lệ" in err
+    code, _, err = run_troly(["campaign", "create", "--title", "T", "--text", "x", "--area", "Thôn Chín"], capsys)
+    assert code == 2 and "Thôn Chín" in err and "Thôn 1" in err
     code, out, _ = run_troly(["campaign", "create", "--title", "Cảnh báo lừa đảo", "--text", "Không cung cấp OTP.",
                               "--area", "Thôn 1", "--send-at", "2030-01-01T08:00"], capsys)
     assert code == 0 and "#1" in out

@@ -70,7 +70,8 @@ def cron_trigger(expression: str, zone: ZoneInfo) -> Any:
     return CronTrigger.from_crontab(expression, timezone=zone)
 
 
-def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo) -> CampaignSpec:
+def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo,
+             known_areas: Sequence[str] | None = None) -> CampaignSpec:
     """Check and tidy a campaign request; raises CampaignError with a message meant for staff."""
     title = unicodedata.normalize("NFC", spec.title or "").strip()
     text = unicodedata.normalize("NFC", spec.text or "").strip()
@@ -83,6 +84,13 @@ def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo) -> CampaignSpec:
     if len(text) > MAX_TEXT:
         raise CampaignError(f"Nội dung dài quá {MAX_TEXT} ký tự.")
     areas = tuple(dict.fromkeys(unicodedata.normalize("NFC", a).strip() for a in spec.areas if a.strip()))
+    if known_areas is not None:
+        # A misspelt area would reach nobody, silently: residents subscribe to the commune's own list.
+        known = {unicodedata.normalize("NFC", k) for k in known_areas}
+        unknown = [a for a in areas if a not in known]
+        if unknown:
+            raise CampaignError(f"Khu vực không có trong danh sách của xã/phường: {', '.join(unknown)}. "
+                                f"Chọn trong: {', '.join(known_areas)}.")
     channels = tuple(dict.fromkeys(c.strip() for c in spec.channels if c.strip()))
     for channel in channels:
         if channel not in CHANNELS:
@@ -116,9 +124,11 @@ def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo) -> CampaignSpec:
 
 
 async def create_campaign(
-    session: AsyncSession, spec: CampaignSpec, now: datetime, zone: ZoneInfo, status: str = "scheduled"
+    session: AsyncSession, spec: CampaignSpec, now: datetime, zone: ZoneInfo, status: str = "scheduled",
+    known_areas: Sequence[str] | None = None,
 ) -> Campaign:
-    spec = validate(spec, now, zone)
+    """`known_areas`: the commune's areas (TROLY_AREAS), which the audience must name from."""
+    spec = validate(spec, now, zone, known_areas)
     campaign = Campaign(
         title=spec.title, text=spec.text, link_url=spec.link_url, link_title=spec.link_title,
         audience_areas=list(spec.areas), audience_channels=list(spec.channels), send_at=spec.send_at,

@@ -70,7 +70,8 @@ class CampaignApi:
             # the preview in their chat.
             status = "draft" if body.get("draft") is True else "scheduled"
             async with self.runtime.sessions() as session, session.begin():
-                campaign = await campaigns.create_campaign(session, spec, now, zone, status=status)
+                campaign = await campaigns.create_campaign(session, spec, now, zone, status=status,
+                                                           known_areas=self.runtime.settings.areas)
                 campaigns.enqueue_preview(session, campaign, self.runtime.settings.commune_name, now)
         except campaigns.CampaignError as exc:
             return _error(400, str(exc))

@@ -143,7 +143,7 @@ async def create(request: web.Request, staff: StaffSession) -> web.StreamRespons
         }
         return _render(request, staff, "campaign_form.html", form=form, errors=[], preview=preview)
     async with runtime.sessions() as session, session.begin():
-        campaign = await campaigns.create_campaign(session, spec, now, zone)
+        campaign = await campaigns.create_campaign(session, spec, now, zone, known_areas=runtime.settings.areas)
     hook = request.app[ADMIN].on_campaign_change
     if hook is not None:
         await hook(campaign.id)
