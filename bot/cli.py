@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from bot.settings import Settings
     from bot.store.models import Identity
+    from faq.content import Content
 
 CLI_ACTOR = "cli"
 
@@ -134,10 +135,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from faq.content import load_content
     from faq.matcher import Matcher
 
-    matcher = Matcher.build(load_content().entries)
+    matcher = Matcher.build(_content_in_use().entries)
     out = sys.stdout
     for line in sys.stdin:  # one output line per input line, blank ones included, so scripts can pair them
         result = matcher.match(line.rstrip("\r\n"))
@@ -148,6 +148,36 @@ def _match(args: argparse.Namespace) -> int:
             out.write(f"{result.decision:8} {result.faq_id or '-'} ({result.score:.2f})  [{choices}]\n")
     out.flush()
     return 0
+
+
+def _content_in_use() -> Content:
+    """What `troly serve` answers from: the packaged FAQ with the staff's saved edits. The packaged FAQ alone when
+    there is no database yet (asking must not create one) or it cannot be read (said on stderr)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.store import migrate
+    from bot.store.engine import session_factory
+    from bot.store.faq_edits import effective_content
+    from faq.content import load_content
+
+    packaged = load_content()
+    url = make_url(_settings().database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return packaged
+    found: list[Content] = []
+
+    async def work(engine: Any) -> int:
+        if await migrate.current_revision(engine) is not None:
+            async with session_factory(engine)() as session:
+                found.append(await effective_content(session, packaged))
+        return 0
+
+    try:
+        _with_engine(work)
+    except Exception as exc:  # the matcher still answers from the packaged FAQ
+        print(f"Không đọc được sửa đổi hỏi đáp trong cơ sở dữ liệu ({type(exc).__name__}); dùng nội dung gốc.",
+              file=sys.stderr)
+    return found[0] if found else packaged
 
 
 def _eval(args: argparse.Namespace) -> int:

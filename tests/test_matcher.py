@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,36 @@ def test_troly_match_writes_one_json_line_per_input_line() -> None:
     assert [a["query"] for a in answers] == ["quên mật khẩu vneid", "", "chuyen nham tien"]
     assert answers[1]["decision"] == "escalate" and answers[1]["candidates"] == []
     assert answers[0]["faq_id"] == "vneid.password.forgot"
+
+
+def test_troly_match_answers_from_the_faq_as_staff_edited_it(tmp_path: Path) -> None:
+    """`decision` is what the bot would do: an entry hidden on the dashboard is no longer answered."""
+    import asyncio
+
+    from bot.store import migrate
+    from bot.store.engine import create_engine, session_factory
+    from bot.store.faq_edits import hide_entry
+
+    def ask() -> dict[str, object]:
+        result = subprocess.run([sys.executable, "-m", "bot", "match", "--jsonl"], input="quên mật khẩu vneid\n",
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True)
+        assert "Không đọc được" not in result.stderr
+        answer: dict[str, object] = json.loads(result.stdout)
+        return answer
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'troly.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TROLY_")} | {"TROLY_DATABASE_URL": url}
+    assert ask()["faq_id"] == "vneid.password.forgot"
+    assert not (tmp_path / "troly.db").exists(), "asking must not create a database"
+
+    async def hide() -> None:
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine)
+            async with session_factory(engine)() as session, session.begin():
+                hide_entry(session, "vneid.password.forgot", "test")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(hide())
+    assert ask()["faq_id"] != "vneid.password.forgot"
