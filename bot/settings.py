@@ -6,15 +6,28 @@ The variable names are part of the operator interface in DESIGN.md; they keep th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The working-time parsers are the ones the handoff uses, so what starts is what is understood later.
 from handlers.hours import parse_days, parse_holidays, parse_hours
+
+_WORKING_TIME_PARSERS: dict[str, Callable[[str], object]] = {
+    "working_hours": parse_hours, "working_days": parse_days, "holidays": parse_holidays,
+}
 
 
 def env(name: str, **kwargs: Any) -> Any:
@@ -89,22 +102,12 @@ class Settings(BaseSettings):
             raise ValueError("cần tên múi giờ IANA, ví dụ Asia/Ho_Chi_Minh") from exc
         return value
 
-    @field_validator("working_hours")
+    @field_validator(*_WORKING_TIME_PARSERS)
     @classmethod
-    def _opening_before_closing(cls, value: str) -> str:
-        parse_hours(value)
-        return value
-
-    @field_validator("working_days")
-    @classmethod
-    def _days_in_order(cls, value: str) -> str:
-        parse_days(value)
-        return value
-
-    @field_validator("holidays")
-    @classmethod
-    def _real_dates(cls, value: str) -> str:
-        parse_holidays(value)
+    def _understood_by_the_handoff(cls, value: str, info: ValidationInfo) -> str:
+        """An hour that does not exist, an end before the start, a reversed day range or a date that does not
+        exist is refused here rather than at the first handoff."""
+        _WORKING_TIME_PARSERS[str(info.field_name)](value)
         return value
 
     @field_validator("areas", mode="before")

@@ -179,8 +179,7 @@ class ZaloTokens:
         """Store the new pair and clear our claim, in one transaction; asked again while the database refuses."""
         for wait in (*STORE_RETRY_WAITS, None):
             try:
-                await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
-                                   expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
+                await self._write_pair(answer)
                 return
             except Exception:
                 if wait is None:
@@ -193,10 +192,13 @@ class ZaloTokens:
         if answer is None:
             return
         async with self._lock:
-            await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
-                               expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
+            await self._write_pair(answer)
             self._unstored = None
         log.warning("zalo token pair kept in memory is now stored")
+
+    async def _write_pair(self, answer: _Answer) -> None:
+        await self._update(access_token=answer.access_token, refresh_token=answer.refresh_token,
+                           expires_at=answer.expires_at, updated_at=self._now(), refresh_claimed_at=None)
 
     async def _release(self) -> None:
         """The refresh failed: clear our claim so the next attempt need not wait for it to go stale."""
