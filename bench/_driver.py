@@ -90,8 +90,8 @@ class Bench:
     def _time(self, inbox: Any) -> None:
         original = inbox.receive
 
-        async def timed(incoming: Incoming) -> list[Outgoing]:
-            replies = list(await original(incoming))
+        async def timed(incoming: Incoming, kept: asyncio.Future[None] | None = None) -> list[Outgoing]:
+            replies = list(await original(incoming, kept))
             if replies and incoming.update_key:
                 self.handled[incoming.update_key] += 1
                 self.finished[incoming.update_key] = time.monotonic()

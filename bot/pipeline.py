@@ -57,7 +57,7 @@ class Pipeline:
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender
 
-    async def receive(self, incoming: Incoming) -> Sequence[Outgoing]:
+    async def receive(self, incoming: Incoming, kept: asyncio.Future[None] | None = None) -> Sequence[Outgoing]:
         started = time.perf_counter()
         metrics = self.runtime.metrics
         try:
@@ -67,14 +67,18 @@ class Pipeline:
                 async with self._serial:
                     replies, journalled = await self._handle(incoming)
         except _Duplicate:
+            _resolve(kept)
             metrics.updates.labels(incoming.channel, "duplicate").inc()
             return []
         except Exception:
+            # Answered with an apology: the resident is told to ask again, so the platform need not resend it.
+            _resolve(kept)
             log.exception("handling failed", extra={"channel": incoming.channel, "kind": incoming.kind.value})
             metrics.updates.labels(incoming.channel, "error").inc()
             apology = Outgoing(incoming.channel, incoming.user_id, self._apology())
             await self.deliver([apology])
             return [apology]
+        _resolve(kept)  # committed, its replies journalled: from here a crash delays them, never loses them
         metrics.updates.labels(incoming.channel, "handled").inc()
         await self.deliver(replies, journalled)
         metrics.handle_seconds.labels(incoming.channel).observe(time.perf_counter() - started)
@@ -219,6 +223,11 @@ def _message_row(*, identity_id: int, direction: str, author: str, kind: str, te
     return {"identity_id": identity_id, "direction": direction, "author": author, "kind": kind, "text": text,
             "faq_id": faq_id, "decision": decision, "score": score, "ticket_id": ticket_id,
             "created_at": created_at}
+
+
+def _resolve(kept: asyncio.Future[None] | None) -> None:
+    if kept is not None and not kept.done():
+        kept.set_result(None)
 
 
 class _Duplicate(Exception):

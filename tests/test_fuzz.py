@@ -129,7 +129,7 @@ def telegram_channel() -> Any:
     from bot.settings import load_settings
 
     class NoInbox:
-        async def receive(self, incoming: Any) -> list[Any]:
+        async def receive(self, incoming: Any, kept: Any = None) -> list[Any]:
             return []
 
     settings = load_settings(TELEGRAM_BOT_TOKEN="123456:" + "A" * 35, TELEGRAM_API_URL="http://127.0.0.1:9/bot")

@@ -41,10 +41,12 @@ SECRET = "webhook-secret-Abc_123"
 
 @dataclass
 class RecordingInbox:
-    """Collects what the channel passes on; optionally slow, or failing, to show how the channel copes."""
+    """Collects what the channel passes on; optionally slow to keep an update or to answer it, or failing, to
+    show how the channel copes."""
 
-    delay: float = 0.0
-    fail_on: str | None = None  # text of an Incoming that makes receive() raise
+    delay: float = 0.0  # after the update is kept (the replies' delivery)
+    keep_after: float = 0.0  # before it is kept (the transaction)
+    fail_on: str | None = None  # text of an Incoming that makes receive() raise before keeping it
     received: list[Incoming] = field(default_factory=list)
     active: int = 0
     most_active: int = 0
@@ -53,16 +55,20 @@ class RecordingInbox:
     def __post_init__(self) -> None:
         self._changed = asyncio.Event()
 
-    async def receive(self, incoming: Incoming) -> list[Outgoing]:
+    async def receive(self, incoming: Incoming, kept: asyncio.Future[None] | None = None) -> list[Outgoing]:
         self.active += 1
         self.most_active = max(self.most_active, self.active)
         self.started.append(incoming)
         self._notify()
         try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if self.keep_after:
+                await asyncio.sleep(self.keep_after)
             if self.fail_on is not None and incoming.text == self.fail_on:
                 raise RuntimeError("boom")
+            if kept is not None:
+                kept.set_result(None)
+            if self.delay:
+                await asyncio.sleep(self.delay)
             self.received.append(incoming)
         finally:
             self.active -= 1
@@ -264,7 +270,7 @@ async def test_a_failing_inbox_is_logged_and_the_next_update_still_arrives(
     finally:
         await channel.stop()
     assert [i.text for i in received] == ["câu tiếp theo"]
-    assert "telegram update failed" in caplog.text
+    assert "update handling failed" in caplog.text
     assert "hỏng" not in caplog.text, "message texts are never logged"
 
 
@@ -403,6 +409,21 @@ async def test_the_webhook_answers_before_the_update_is_handled(webhook: Webhook
     assert time.monotonic() - started < 0.5
     assert webhook.inbox.received == []
     assert [i.text for i in await webhook.settled()] == ["chậm"]
+
+
+async def test_an_update_the_inbox_fails_to_keep_is_503_so_telegram_sends_it_again(webhook: Webhook) -> None:
+    webhook.inbox.fail_on = "hỏng"
+    assert await webhook.post(webhook.fake.updates.text(USER, "hỏng")) == 503
+    assert await webhook.settled() == []
+
+
+async def test_an_update_slow_to_keep_is_answered_200_when_the_wait_is_over(webhook: Webhook) -> None:
+    webhook.channel.keep_wait = 0.3
+    webhook.inbox.keep_after = 2.0  # a database stuck for 2 s
+    started = time.monotonic()
+    assert await webhook.post(webhook.fake.updates.text(USER, "kẹt")) == 200
+    assert 0.3 <= time.monotonic() - started < 1.5
+    assert [i.text for i in await webhook.settled()] == ["kẹt"]
 
 
 async def test_a_body_over_one_mebibyte_is_413(webhook: Webhook) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels import base, zalo_tokens
 from bot.channels.base import Result
-from bot.channels.zalo import MAX_AGE_SECONDS, MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
+from bot.channels.zalo import KEEP_WAIT, MAX_AGE_SECONDS, MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
 from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, TokenKeeper, ZaloTokenError, ZaloTokens
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
@@ -37,17 +37,26 @@ from tests.fakes.zalo_api import FakeZalo, follow_event, now_ms, signed_webhook,
 
 @dataclass
 class RecordingInbox:
-    """Collects what the channel passes on; optionally slow, to show the webhook does not wait for it."""
+    """Collects what the channel passes on; optionally slow to keep an event or to answer it, or failing before
+    keeping it, to show when the webhook answers."""
 
-    delay: float = 0.0
+    delay: float = 0.0  # after the event is kept (the replies' delivery)
+    keep_after: float = 0.0  # before it is kept (the transaction)
+    fail: bool = False
     received: list[Incoming] = field(default_factory=list)
     active: int = 0
     most_active: int = 0
 
-    async def receive(self, incoming: Incoming) -> list[Outgoing]:
+    async def receive(self, incoming: Incoming, kept: asyncio.Future[None] | None = None) -> list[Outgoing]:
         self.active += 1
         self.most_active = max(self.most_active, self.active)
         try:
+            if self.keep_after:
+                await asyncio.sleep(self.keep_after)
+            if self.fail:
+                raise RuntimeError("boom")
+            if kept is not None:
+                kept.set_result(None)
             if self.delay:
                 await asyncio.sleep(self.delay)
             self.received.append(incoming)
@@ -275,6 +284,20 @@ async def test_the_webhook_answers_within_two_seconds_when_the_inbox_is_slow(web
     assert time.perf_counter() - started < 2.0
     assert webhook.inbox.received == []  # still being handled after the answer went back
     assert [m.update_key for m in await webhook.settled()] == ["m-slow"]
+
+
+async def test_the_webhook_answers_within_two_seconds_even_when_keeping_the_event_is_slow(webhook: Webhook) -> None:
+    webhook.inbox.keep_after = 3.0  # a database stuck for 3 s
+    started = time.perf_counter()
+    assert await webhook.post(user_event("user_send_text", "u-1", "m-stuck", text="xin chào")) == 200
+    assert KEEP_WAIT <= time.perf_counter() - started < 2.0
+    assert [m.update_key for m in await webhook.settled()] == ["m-stuck"]
+
+
+async def test_an_event_the_inbox_fails_to_keep_is_503_so_zalo_sends_it_again(webhook: Webhook) -> None:
+    webhook.inbox.fail = True
+    assert await webhook.post(user_event("user_send_text", "u-1", "m-lost", text="xin chào")) == 503
+    assert webhook.inbox.received == []
 
 
 async def test_one_users_messages_are_handled_one_at_a_time_in_order(webhook: Webhook) -> None:

@@ -69,8 +69,12 @@ class Sender(Protocol):
 
 
 class Inbox(Protocol):
-    async def receive(self, incoming: Incoming) -> Sequence[Outgoing]:
-        """Handle one inbound message exactly once; returns what was said back (already delivered)."""
+    async def receive(self, incoming: Incoming, kept: asyncio.Future[None] | None = None) -> Sequence[Outgoing]:
+        """Handle one inbound message exactly once; returns what was said back (already delivered).
+
+        `kept`, when given, is resolved as soon as the message can no longer be lost, before its replies are
+        delivered: what it changed is committed and its replies are journalled (or it was a redelivery, or it
+        failed and the apology is on its way). A webhook answers its platform then."""
         ...
 
 

@@ -21,7 +21,6 @@ import json
 import logging
 import re
 import warnings
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +51,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook, send_pieces
+from bot.channels.inflight import Handling, InFlight
 from bot.channels.markup import split, to_html, to_plain
 from bot.channels.telegram_http import AiohttpRequest, RequestNotSent
 from bot.metrics import Metrics
@@ -75,9 +75,13 @@ COMMANDS = (
 # Server.stop gives a service 4 s: in-flight updates get most of it, the rest is for closing.
 STOP_TIMEOUT = 3.0
 # Updates in progress at once: being handled, or waiting for their replies to reach the platform (a round trip
-# of 50-200 ms to Telegram, so this, not the CPU, would cap throughput if it were small). More wait, already
-# answered 200. The database stage has its own queue in the Pipeline.
+# of 50-200 ms to Telegram, so this, not the CPU, would cap throughput if it were small). More wait their turn.
+# The database stage has its own queue in the Pipeline.
 MAX_CONCURRENT = 512
+# How long a webhook post waits for its update to be kept (committed, replies journalled) before answering 200
+# anyway. Telegram would wait about 60 s; a kept update normally takes milliseconds, and a longer wait would only
+# hold Telegram's connections while the database is stuck.
+KEEP_WAIT = 10.0
 OPTIONAL_CALL_TIMEOUT = 5.0
 
 MEDIA = (  # checked in this order: an animation also carries `document`, a venue also carries `location`
@@ -125,6 +129,7 @@ class TelegramChannel:
         request_timeout: float = 10.0,
         poll_timeout: float = 10.0,
         typing_after: float = 0.8,
+        keep_wait: float = KEEP_WAIT,
     ) -> None:
         self.settings = settings
         self.inbox = inbox
@@ -140,10 +145,8 @@ class TelegramChannel:
         # handled during stop() can answer.
         self._accepting = False
         self._sending = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
-        self._user_locks: dict[str, asyncio.Lock] = {}
-        self._user_waiting: Counter[str] = Counter()
+        self._inflight = InFlight(self.channel, MAX_CONCURRENT)
+        self.keep_wait = keep_wait
         # Groups that became supergroups (ChatMigrated): old id -> new id, learnt while running.
         self._migrated: dict[int, int] = {}
 
@@ -224,13 +227,7 @@ class TelegramChannel:
                     await app.stop()
             except Exception:
                 log.exception("telegram did not stop cleanly")
-        late = await self.join(STOP_TIMEOUT)
-        if late:
-            log.warning("telegram updates still in flight at stop", extra={"count": len(late)})
-            for task in late:
-                task.cancel()
-            # Let the cancellations unwind (rolling back their transactions) before the HTTP client closes.
-            await asyncio.wait(late, timeout=0.5)
+        await self._inflight.finish(STOP_TIMEOUT)
         await self._close_app()
 
     async def _close_app(self) -> None:
@@ -253,11 +250,7 @@ class TelegramChannel:
 
     async def join(self, timeout: float | None = None) -> set[asyncio.Task[None]]:
         """Wait until the updates accepted so far are handled; returns the tasks still running at the timeout."""
-        pending = set(self._tasks)
-        if not pending:
-            return set()
-        _, late = await asyncio.wait(pending, timeout=timeout)
-        return late
+        return await self._inflight.join(timeout)
 
     async def _optional(self, what: str, call: Any) -> None:
         """A call the bot can live without (command menu, chat action): logged when it fails, never raised."""
@@ -299,7 +292,9 @@ class TelegramChannel:
             work = self.translate(update)  # refused here, with a 400, when it cannot be understood
         except Exception:
             return self._malformed("not an update")
-        self._accept(update, work)
+        handling = self._accept(update, work)
+        if handling is not None and not await handling.kept_within(self.keep_wait):
+            return self._refuse(503, "not kept")  # Telegram sends it again
         return web.Response(status=200)
 
     def _refuse(self, status: int, reason: str) -> web.Response:
@@ -317,64 +312,48 @@ class TelegramChannel:
         log.error("telegram update failed in PTB", exc_info=error,
                   extra={"update_id": getattr(update, "update_id", None)})
 
-    def _accept(self, update: Update, work: Translation | None = None) -> None:
-        """Translate (unless the webhook already did) and schedule; never raises, never waits."""
+    def _accept(self, update: Update, work: Translation | None = None) -> Handling | None:
+        """Translate (unless the webhook already did) and schedule; never raises, never waits. Returns the
+        handling of what goes to the inbox (None when nothing does)."""
         if work is None:
             try:
                 work = self.translate(update)
             except Exception:
                 log.exception("telegram update not understood", extra={"update_id": update.update_id})
                 self.metrics.updates.labels(self.channel, "error").inc()
-                return
+                return None
         if work.callback_query_id is not None:
             # The spinner on the pressed button stops now, not after the user's earlier messages are handled.
-            self._track(self._answer_callback(work.callback_query_id), f"telegram:answer:{update.update_id}")
-        if work.incoming is None:
+            self._inflight.track(self._answer_callback(work.callback_query_id), f"telegram:answer:{update.update_id}")
+        incoming = work.incoming
+        if incoming is None:
             self.metrics.updates.labels(self.channel, "ignored").inc()
-            return
-        self._track(self._process(work.incoming, work.typing_chat), f"telegram:{update.update_id}")
-
-    def _track(self, coroutine: Any, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            return None
+        typing_chat = work.typing_chat
+        return self._inflight.handle(incoming.user_id, lambda kept: self._process(incoming, typing_chat, kept),
+                                     f"telegram:{update.update_id}")
 
     async def _answer_callback(self, query_id: str) -> None:
         app = self._app
         if app is not None:
             await self._optional("answerCallbackQuery", app.bot.answer_callback_query(query_id))
 
-    async def _process(self, incoming: Incoming, typing_chat: int | None) -> None:
-        user = incoming.user_id
-        lock = self._user_locks.setdefault(user, asyncio.Lock())
-        self._user_waiting[user] += 1
+    async def _process(self, incoming: Incoming, typing_chat: int | None, kept: asyncio.Future[None]) -> None:
+        typing = (asyncio.get_running_loop().call_later(self._typing_after, self._show_typing, typing_chat)
+                  if typing_chat is not None else None)
         try:
-            async with lock, self._slots:
-                typing = (asyncio.get_running_loop().call_later(self._typing_after, self._show_typing, typing_chat)
-                          if typing_chat is not None else None)
-                try:
-                    await self.inbox.receive(incoming)
-                finally:
-                    if typing is not None:
-                        typing.cancel()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The inbox answers its own errors with an apology; this is the last net, so a task never dies loud.
-            log.exception("telegram update failed", extra={"kind": incoming.kind.value, "user_id": user,
-                                                           "update_key": incoming.update_key})
+            await self.inbox.receive(incoming, kept)
         finally:
-            self._user_waiting[user] -= 1
-            if self._user_waiting[user] <= 0:
-                del self._user_waiting[user]
-                self._user_locks.pop(user, None)
+            if typing is not None:
+                typing.cancel()
 
     def _show_typing(self, chat_id: int) -> None:
         """The answer is slow in coming: show "typing…" (a timer callback, so a fast answer costs no task)."""
         app = self._app
         if app is not None:
-            self._track(self._optional("sendChatAction", app.bot.send_chat_action(chat_id, ChatAction.TYPING)),
-                        f"telegram:typing:{chat_id}")
+            self._inflight.track(
+                self._optional("sendChatAction", app.bot.send_chat_action(chat_id, ChatAction.TYPING)),
+                f"telegram:typing:{chat_id}")
 
     # ---- translating updates ------------------------------------------------------------------------------
 

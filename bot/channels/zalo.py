@@ -1,9 +1,10 @@
 """Zalo Official Account: the signed webhook at /zalo/webhook, and replies through OpenAPI v3.
 
 Inbound: the signature (`X-ZEvent-Signature: mac=sha256(app_id + raw body + timestamp + OA secret key)`) is
-checked on the raw bytes before any field of the event is acted on; Zalo gets its 200 at once and the event is
-handled in a tracked background task, because Zalo retries (and may disable the webhook) when an answer takes
-more than about 2 seconds. Deduplicating on `msg_id`, storing and deciding replies are the inbox's job.
+checked on the raw bytes before any field of the event is acted on. Zalo gets its 200 once the event is kept
+(committed, its replies journalled: bot/channels/inflight.py), in milliseconds, and the replies go out after
+it; Zalo retries (and may disable the webhook) when an answer takes more than about 2 seconds, so the answer
+never waits longer than `KEEP_WAIT`. Deduplicating on `msg_id`, storing and deciding replies are the inbox's job.
 
 Outbound: `POST /v3.0/oa/message/cs` with the access token from `ZaloTokens`. Zalo answers HTTP 200 even on
 errors, so the JSON `error` field decides the outcome.
@@ -17,13 +18,13 @@ import hmac
 import json
 import logging
 import time
-from collections import Counter
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook, send_pieces
+from bot.channels.inflight import InFlight
 from bot.channels.markup import split, to_plain
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.metrics import Metrics
@@ -49,6 +50,8 @@ MAX_ID = 128  # identities.external_id and processed_updates.update_key are Stri
 STOP_TIMEOUT = 3.0
 # Events in progress at once, handled or waiting for their replies to reach Zalo (see the Telegram channel).
 MAX_CONCURRENT = 512
+# The longest a webhook post waits for its event to be kept before answering 200 anyway: inside Zalo's 2 s.
+KEEP_WAIT = 1.5
 
 TOKEN_ERRORS = frozenset({-216, -220})
 WINDOW_ERRORS = frozenset({-230, -232})
@@ -83,6 +86,7 @@ class ZaloChannel:
         http: aiohttp.ClientSession | None = None,
         *,
         send_timeout: float = 15.0,
+        keep_wait: float = KEEP_WAIT,
     ) -> None:
         self.settings = settings
         self.inbox = inbox
@@ -90,12 +94,8 @@ class ZaloChannel:
         self.tokens = tokens
         self._http = http
         self._owns_http = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
-        # One event at a time per user, in arrival order: a resident's quick second message must not race the
-        # first through their conversation state.
-        self._user_locks: dict[str, asyncio.Lock] = {}
-        self._user_waiting: Counter[str] = Counter()
+        self._inflight = InFlight(self.channel, MAX_CONCURRENT)
+        self.keep_wait = keep_wait
         self._closing = False
         self._throttled = 0  # consecutive -32 answers: the backoff grows with them
         self._send_timeout = aiohttp.ClientTimeout(total=send_timeout, sock_connect=min(5.0, send_timeout))
@@ -108,13 +108,7 @@ class ZaloChannel:
 
     async def stop(self) -> None:
         self._closing = True
-        late = await self.join(STOP_TIMEOUT)
-        if late:
-            log.warning("zalo events still in flight at stop", extra={"count": len(late)})
-            for task in late:
-                task.cancel()
-            # Let the cancellations unwind (rolling back their transactions) before the client closes.
-            await asyncio.wait(late, timeout=0.5)
+        await self._inflight.finish(STOP_TIMEOUT)
         await self.tokens.close()
         if self._owns_http and self._http is not None:
             await self._http.close()
@@ -123,11 +117,7 @@ class ZaloChannel:
 
     async def join(self, timeout: float | None = None) -> set[asyncio.Task[None]]:
         """Wait until the events accepted so far are handled; returns the tasks still running at the timeout."""
-        pending = set(self._tasks)
-        if not pending:
-            return set()
-        _, late = await asyncio.wait(pending, timeout=timeout)
-        return late
+        return await self._inflight.join(timeout)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -189,7 +179,10 @@ class ZaloChannel:
         if incoming is None:
             self.metrics.updates.labels(self.channel, "ignored").inc()
             return web.Response(status=200)
-        self._schedule(incoming)
+        handling = self._inflight.handle(incoming.user_id, lambda kept: self.inbox.receive(incoming, kept),
+                                         f"zalo:{incoming.update_key}")
+        if not await handling.kept_within(self.keep_wait):
+            return self._refuse(503, "not kept")  # Zalo sends it again
         return web.Response(status=200)
 
     def _refuse(self, status: int, reason: str) -> web.Response:
@@ -197,29 +190,6 @@ class ZaloChannel:
 
     def _malformed(self, reason: str) -> web.Response:
         return malformed_webhook(self.metrics, self.channel, reason)
-
-    def _schedule(self, incoming: Incoming) -> None:
-        task = asyncio.create_task(self._process(incoming), name=f"zalo:{incoming.update_key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _process(self, incoming: Incoming) -> None:
-        user = incoming.user_id
-        lock = self._user_locks.setdefault(user, asyncio.Lock())
-        self._user_waiting[user] += 1
-        try:
-            async with lock, self._slots:
-                await self.inbox.receive(incoming)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The inbox answers its own errors with an apology; this is the last net, so a task never dies loud.
-            log.exception("zalo event failed", extra={"kind": incoming.kind.value, "user_id": user})
-        finally:
-            self._user_waiting[user] -= 1
-            if self._user_waiting[user] <= 0:
-                del self._user_waiting[user]
-                self._user_locks.pop(user, None)
 
     # ---- Sender -------------------------------------------------------------------------------------------
 

@@ -1,0 +1,181 @@
+"""A webhook's 200 means the update is kept: what it changed is committed and its replies are journalled before the
+platform hears back. A crash after the 200 then delays the replies and never loses them (the journal's own tests,
+tests/test_reply_journal.py, show the outbox sending them); a stop before it answers 503, and the platform's
+redelivery is answered once. Real server, real SQLite, both webhook channels against their local fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot.assembly import assemble
+from bot.channels import telegram as telegram_module
+from bot.channels import zalo as zalo_module
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
+from bot.runtime import Runtime
+from bot.server import Server
+from bot.settings import load_settings
+from bot.store import migrate
+from bot.store.models import Message, OutboxMessage, ProcessedUpdate
+from tests.conftest import free_port
+from tests.fakes.telegram_api import FakeTelegram, Fault
+from tests.fakes.zalo_api import FakeZalo, signed_webhook, user_event
+
+SECRET = "kept-secret"
+QUESTION = "quên mật khẩu vneid thì làm sao"
+TELEGRAM_USER = 710_001
+ZALO_USER = "z-710"
+
+
+@dataclass
+class Served:
+    server: Server
+    runtime: Runtime
+    telegram: FakeTelegram
+    zalo: FakeZalo
+    base: str
+    http: aiohttp.ClientSession
+
+    def service(self, kind: type) -> Any:
+        return next(s for s in self.server.services if isinstance(s, kind))
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
+        started = time.monotonic()
+        async with self.http.post(self.base + path, data=body, headers=headers) as response:
+            return response.status, time.monotonic() - started
+
+    async def stored(self, channel: str) -> tuple[list[str], int, list[str]]:
+        """The update keys, inbound messages and journalled replies' statuses stored for `channel`."""
+        async with self.runtime.sessions() as session:
+            keys = (await session.scalars(select(ProcessedUpdate.update_key)
+                                          .where(ProcessedUpdate.channel == channel))).all()
+            inbound = (await session.scalars(select(Message.id).where(Message.direction == "in"))).all()
+            replies = (await session.scalars(select(OutboxMessage.status)
+                                             .where(OutboxMessage.channel == channel))).all()
+        return list(keys), len(inbound), list(replies)
+
+
+@dataclass
+class Channel:
+    """One webhook channel as these tests drive it."""
+
+    name: str
+    kind: type
+    module: Any
+    post: Callable[[Served, str], Awaitable[tuple[int, float]]]  # (served, update key) → (status, seconds)
+    hold_replies: Callable[[Served], None]  # the platform takes no reply for the next 3 seconds
+    answered: Callable[[Served], int]  # messages the platform accepted for the resident
+
+
+def _telegram_post(served: Served, key: str) -> Awaitable[tuple[int, float]]:
+    update = served.telegram.updates.text(TELEGRAM_USER, QUESTION)
+    update["update_id"] = int(key)
+    return served.post("/telegram/webhook", json.dumps(update).encode(),
+                       {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
+
+
+def _zalo_post(served: Served, key: str) -> Awaitable[tuple[int, float]]:
+    body, headers = signed_webhook(user_event("user_send_text", ZALO_USER, key, text=QUESTION,
+                                              app_id=served.zalo.app_id),
+                                   served.zalo.app_id, served.zalo.oa_secret_key)
+    return served.post("/zalo/webhook", body, headers)
+
+
+def _hold_zalo(served: Served) -> None:
+    served.zalo.send_delay = 3.0
+
+
+CHANNELS = [
+    Channel("telegram", TelegramChannel, telegram_module, _telegram_post,
+            lambda s: s.telegram.fail_chat(TELEGRAM_USER, Fault.rate_limited(3), method="sendMessage", times=1),
+            lambda s: len(s.telegram.sent(TELEGRAM_USER))),
+    Channel("zalo", ZaloChannel, zalo_module, _zalo_post, _hold_zalo,
+            lambda s: sum(1 for send in s.zalo.sends if send.user_id == ZALO_USER)),
+]
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async with FakeTelegram.run() as telegram, FakeZalo.running() as zalo:
+        port = free_port()
+        settings = load_settings(
+            TROLY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'kept.db'}", TROLY_HTTP_PORT=str(port),
+            TROLY_PUBLIC_URL="https://tro-ly.phuong-hoa-binh.gov.vn", TELEGRAM_WEBHOOK_SECRET=SECRET,
+            **telegram.env(), **zalo.env(),
+        )
+        runtime = Runtime.build(settings)
+        await migrate.upgrade(runtime.engine)
+        services, mounts = assemble(runtime)
+        server = Server(runtime, services, mounts)
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                yield Served(server, runtime, telegram, zalo, f"http://127.0.0.1:{port}", http)
+        finally:
+            await server.stop()
+
+
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
+async def test_the_200_comes_once_the_update_and_its_replies_are_stored(served: Served, channel: Channel) -> None:
+    channel.hold_replies(served)
+    # While a test session holds the process's one SQLite connection, nothing can be stored: the answer waits.
+    async with served.runtime.sessions() as session, session.begin():
+        await session.execute(select(1))
+        posting = asyncio.create_task(channel.post(served, "4242"))
+        await asyncio.sleep(0.3)
+        assert not posting.done(), "the platform heard 200 before the update was stored"
+    status, _ = await posting
+    assert status == 200
+    # Stored and journalled, though the platform has not yet accepted a single reply.
+    keys, inbound, replies = await served.stored(channel.name)
+    assert keys == ["4242"] and inbound == 1
+    assert replies and set(replies) == {"pending"}
+    assert channel.answered(served) == 0
+    assert not await served.service(channel.kind).join(10)
+    assert channel.answered(served) == len(replies)
+
+
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
+async def test_the_200_does_not_wait_for_the_replies(served: Served, channel: Channel) -> None:
+    channel.hold_replies(served)
+    status, seconds = await channel.post(served, "4343")
+    assert status == 200 and seconds < 2.0  # the platform answers our sends only after 3 s
+    assert channel.answered(served) == 0
+    assert not await served.service(channel.kind).join(10)
+    assert channel.answered(served) > 0
+
+
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
+async def test_a_stop_before_the_update_is_kept_answers_503_and_the_redelivery_is_answered_once(
+    served: Served, channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel.module, "STOP_TIMEOUT", 0.2)
+    service = served.service(channel.kind)
+    async with served.runtime.sessions() as session, session.begin():
+        await session.execute(select(1))
+        posting = asyncio.create_task(channel.post(served, "4444"))
+        await asyncio.sleep(0.3)
+        await service.stop()  # the update is still waiting for the database: it is cancelled
+        status, _ = await posting
+    assert status == 503
+    assert await served.stored(channel.name) == ([], 0, [])
+    assert channel.answered(served) == 0
+
+    await service.start()  # the process is back; the platform sends the update again, twice
+    for _ in range(2):
+        status, _ = await channel.post(served, "4444")
+        assert status == 200
+    assert not await service.join(10)
+    keys, inbound, replies = await served.stored(channel.name)
+    assert keys == ["4444"] and inbound == 1
+    assert channel.answered(served) == len(replies) > 0
