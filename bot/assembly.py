@@ -30,7 +30,7 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
 
-        telegram = TelegramChannel(settings, pipeline, runtime.metrics)
+        telegram = TelegramChannel(settings, pipeline, runtime.metrics, sessions=runtime.sessions)
         pipeline.add_sender(telegram)
         services.append(telegram)
         mounts.append(telegram.mount)

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.error import InvalidToken
 
 from bot.channels.base import Result
@@ -22,6 +23,7 @@ from bot.knowledge import Knowledge
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
+from bot.store import chat_migrations, migrate
 from bot.store.engine import create_engine, session_factory
 from bot.web.app import build_app
 from faq.content import load_content
@@ -565,6 +567,74 @@ async def test_a_migrated_group_is_retried_once_at_its_new_id(polling: Polling) 
     polling.fake.queue_update(polling.fake.updates.callback(USER, "claim:4", chat_id=supergroup))
     [incoming] = await polling.inbox.wait_for(1)
     assert incoming.chat_id == str(supergroup)
+
+
+@pytest.fixture
+async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(sqlite_url)
+    await migrate.upgrade(engine)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def restarted(fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession],
+                    inbox: RecordingInbox) -> TelegramChannel:
+    channel = TelegramChannel(settings_for(fake), inbox, Metrics(), request_timeout=2.0, sessions=sessions)
+    await channel.start()
+    return channel
+
+
+async def test_the_volunteer_groups_new_id_is_remembered_across_a_restart(
+    fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    supergroup = -1009876543210
+    fake.fail_chat(VOLUNTEER_GROUP, Fault.migrated(supergroup))
+    before = await restarted(fake, sessions, RecordingInbox())
+    try:
+        assert (await before.send(Outgoing("telegram", str(VOLUNTEER_GROUP), "Phiếu #3"))).result is Result.SENT
+    finally:
+        await before.stop()
+
+    inbox = RecordingInbox()
+    after = await restarted(fake, sessions, inbox)
+    try:
+        # Heard before the bot has written to the group again, and written to at its new id straight away.
+        fake.queue_update(fake.updates.callback(USER, "claim:3", chat_id=supergroup))
+        [incoming] = await inbox.wait_for(1)
+        assert incoming.chat_id == str(supergroup)
+        assert (await after.send(Outgoing("telegram", str(VOLUNTEER_GROUP), "Phiếu #4"))).result is Result.SENT
+    finally:
+        await after.stop()
+    assert [call.params["chat_id"] for call in fake.calls_to("sendMessage")] == [
+        VOLUNTEER_GROUP, supergroup, supergroup]
+
+
+async def test_the_migration_notice_in_the_volunteer_group_is_remembered_and_other_groups_are_not_followed(
+    fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    supergroup, other, others_new = -1009876543210, -4_000_000_001, -1004000000001
+    before = await restarted(fake, sessions, RecordingInbox())
+    try:
+        for old, new in ((VOLUNTEER_GROUP, supergroup), (other, others_new)):
+            fake.queue_update(fake.updates.message(USER, chat_id=old, migrate_to_chat_id=new))
+        await fake.wait_for("getUpdates", 2)  # fetched; the stop lets PTB hand over what it fetched
+    finally:
+        await before.stop()
+    async with sessions() as session:
+        assert await chat_migrations.load(session) == {VOLUNTEER_GROUP: supergroup}
+
+    inbox = RecordingInbox()
+    after = await restarted(fake, sessions, inbox)
+    try:
+        for chat in (others_new, supergroup):
+            fake.queue_update(fake.updates.callback(USER, "claim:5", chat_id=chat))
+        # In update order: the other group's press, queued first, was passed over before this one arrived.
+        await inbox.wait_for(1)
+    finally:
+        await after.stop()
+    assert [i.chat_id for i in inbox.received] == [str(supergroup)]
 
 
 async def test_html_refused_by_telegram_falls_back_to_plain_text_once(polling: Polling) -> None:

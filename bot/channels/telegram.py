@@ -23,10 +23,11 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import (
     BotCommand,
     CallbackQuery,
@@ -56,6 +57,7 @@ from bot.channels.markup import split, to_html, to_plain
 from bot.channels.telegram_http import AiohttpRequest, RequestNotSent
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.store import chat_migrations
 from handlers.messages import Button, Incoming, Kind, Outgoing
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,7 @@ class TelegramChannel:
         poll_timeout: float = 10.0,
         typing_after: float = 0.8,
         keep_wait: float = KEEP_WAIT,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.settings = settings
         self.inbox = inbox
@@ -147,8 +150,10 @@ class TelegramChannel:
         self._sending = False
         self._inflight = InFlight(self.channel, MAX_CONCURRENT)
         self.keep_wait = keep_wait
-        # Groups that became supergroups (ChatMigrated): old id -> new id, learnt while running.
+        # The volunteers' group, if it became a supergroup (ChatMigrated): old id -> new id. Read from the
+        # database at start and written there when learnt (without `sessions`, kept in memory only).
         self._migrated: dict[int, int] = {}
+        self._sessions = sessions
 
     # ---- Service ------------------------------------------------------------------------------------------
 
@@ -187,6 +192,7 @@ class TelegramChannel:
             except InvalidToken:
                 raise InvalidToken("the Bot API refused TELEGRAM_BOT_TOKEN") from None  # PTB's message quotes it
             self._sending = True
+            await self._recall_migrations()
             if self.webhook_mode:
                 await self._set_webhook(app)
             await app.start()
@@ -440,10 +446,33 @@ class TelegramChannel:
         return f"/{name}{match.group('rest')}"
 
     def _learn_migration(self, old: int, new: int) -> None:
-        if self._migrated.get(old) != new:
-            self._migrated[old] = new
-            log.warning("telegram group became a supergroup; set TELEGRAM_VOLUNTEER_CHAT_ID to the new id",
-                        extra={"old_chat_id": old, "new_chat_id": new})
+        """The volunteers' group moved to a new id: follow it now, and after a restart."""
+        if old != self.settings.telegram_volunteer_chat_id or self._migrated.get(old) == new:
+            return  # the bot writes to no other group, and hears none
+        self._migrated[old] = new
+        log.warning("the volunteers' telegram group became a supergroup; the bot follows it, and "
+                    "TELEGRAM_VOLUNTEER_CHAT_ID can be set to the new id",
+                    extra={"old_chat_id": old, "new_chat_id": new})
+        if self._sessions is not None:
+            self._inflight.track(self._store_migration(self._sessions, old, new), "telegram:migration")
+
+    async def _store_migration(self, sessions: async_sessionmaker[AsyncSession], old: int, new: int) -> None:
+        try:
+            async with sessions() as session, session.begin():
+                await chat_migrations.remember(session, old, new, datetime.now(UTC))
+        except Exception:
+            log.exception("the volunteers' group's new id was not stored: set TELEGRAM_VOLUNTEER_CHAT_ID to it "
+                          "before the next restart", extra={"old_chat_id": old, "new_chat_id": new})
+
+    async def _recall_migrations(self) -> None:
+        if self._sessions is None:
+            return
+        try:
+            async with self._sessions() as session:
+                self._migrated.update(await chat_migrations.load(session))
+        except Exception:
+            log.exception("telegram group migrations not read; the volunteers' group is followed when it is next "
+                          "written to")
 
     # ---- Sender -------------------------------------------------------------------------------------------
 

@@ -344,6 +344,17 @@ class PlatformToken(Base):
     refresh_claimed_at: Mapped[datetime | None]
 
 
+class ChatMigration(Base):
+    """A Telegram group that became a supergroup under a new id (`ChatMigrated`), so that the volunteers' group is
+    still heard, and written to, after a restart and before the operator updates TELEGRAM_VOLUNTEER_CHAT_ID."""
+
+    __tablename__ = "chat_migrations"
+
+    old_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    new_chat_id: Mapped[int] = mapped_column(BigInteger)
+    migrated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ProcessedUpdate(Base):
     """Idempotency keys of inbound updates (Telegram update_id, Zalo msg_id): an insert that conflicts is a
     redelivery."""
