@@ -32,6 +32,7 @@ async def main(updates: int, residents: int, rates: list[float]) -> None:
                                   **telegram)
         print(f"Telegram webhook: {updates} updates from {residents} chats, one process, SQLite")
         builder = Updates()
+        bot_id = telegram["TELEGRAM_BOT_TOKEN"].partition(":")[0]  # update keys are per bot
         ids: dict[str, int] = {}
 
         def make_post(user: str, key: str, question: str) -> tuple[str, bytes, dict[str, str], str]:
@@ -39,7 +40,8 @@ async def main(updates: int, residents: int, rates: list[float]) -> None:
             update = builder.text(int(user), question)
             update["update_id"] = update_id
             return ("/telegram/webhook", json.dumps(update).encode(),
-                    {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}, str(update_id))
+                    {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
+                    f"{bot_id}:{update_id}")
 
         try:
             await bench.run(make_post, updates, residents, rates)

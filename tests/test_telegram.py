@@ -96,8 +96,8 @@ class RecordingInbox:
 
 
 def settings_for(fake: FakeTelegram, **overrides: Any) -> Settings:
-    return load_settings(TROLY_DATABASE_URL="sqlite+aiosqlite:///:memory:",
-                         TELEGRAM_VOLUNTEER_CHAT_ID=str(VOLUNTEER_GROUP), **fake.env(), **overrides)
+    return load_settings(**{"TROLY_DATABASE_URL": "sqlite+aiosqlite:///:memory:",
+                            "TELEGRAM_VOLUNTEER_CHAT_ID": str(VOLUNTEER_GROUP), **fake.env(), **overrides})
 
 
 @dataclass
@@ -194,7 +194,7 @@ async def test_polling_turns_updates_into_incoming(polling: Polling) -> None:
         (Kind.BUTTON, "claim:12", None),
         (Kind.MEDIA, "ảnh CCCD", "photo"),
     ]
-    assert [i.update_key for i in received] == [str(k) for k in keys]
+    assert [i.update_key for i in received] == [f"{polling.fake.bot_id}:{k}" for k in keys]
     assert {(i.channel, i.user_id, i.chat_id, i.display_name) for i in received} == {
         ("telegram", str(USER), None, "Lan Nguyễn")
     }
@@ -368,7 +368,22 @@ async def test_a_webhook_update_with_the_right_secret_reaches_the_inbox(webhook:
     assert await webhook.post(update) == 200
     [incoming] = await webhook.settled()
     assert (incoming.kind, incoming.text, incoming.user_id) == (Kind.TEXT, "đăng ký khai sinh online", str(USER))
-    assert incoming.update_key == str(update["update_id"])
+    assert incoming.update_key == f"{webhook.fake.bot_id}:{update['update_id']}"
+
+
+def test_update_keys_are_per_bot(fake: FakeTelegram) -> None:
+    """Two bots (the ward replaced a leaked token) may send the same update_id: neither is a redelivery of the
+    other."""
+    from telegram import Bot, Update
+
+    data = fake.updates.text(USER, "xin chào")
+    keys = set()
+    for token in (fake.token, "987654321:AAF-another-bot-token-for-tests"):
+        channel = TelegramChannel(settings_for(fake, TELEGRAM_BOT_TOKEN=token), RecordingInbox(), Metrics())
+        incoming = channel.translate(Update.de_json(data, Bot(token))).incoming
+        assert incoming is not None
+        keys.add(incoming.update_key)
+    assert keys == {f"{fake.bot_id}:{data['update_id']}", f"987654321:{data['update_id']}"}
 
 
 async def test_a_webhook_button_press_is_answered(webhook: Webhook) -> None:

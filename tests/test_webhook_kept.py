@@ -75,6 +75,7 @@ class Channel:
     post: Callable[[Served, str], Awaitable[tuple[int, float]]]  # (served, update key) → (status, seconds)
     hold_replies: Callable[[Served], None]  # the platform takes no reply for the next 3 seconds
     answered: Callable[[Served], int]  # messages the platform accepted for the resident
+    key: Callable[[Served, str], str]  # the idempotency key stored for an update posted with this key
 
 
 def _telegram_post(served: Served, key: str) -> Awaitable[tuple[int, float]]:
@@ -98,9 +99,9 @@ def _hold_zalo(served: Served) -> None:
 CHANNELS = [
     Channel("telegram", TelegramChannel, telegram_module, _telegram_post,
             lambda s: s.telegram.fail_chat(TELEGRAM_USER, Fault.rate_limited(3), method="sendMessage", times=1),
-            lambda s: len(s.telegram.sent(TELEGRAM_USER))),
+            lambda s: len(s.telegram.sent(TELEGRAM_USER)), lambda s, key: f"{s.telegram.bot_id}:{key}"),
     Channel("zalo", ZaloChannel, zalo_module, _zalo_post, _hold_zalo,
-            lambda s: sum(1 for send in s.zalo.sends if send.user_id == ZALO_USER)),
+            lambda s: sum(1 for send in s.zalo.sends if send.user_id == ZALO_USER), lambda s, key: key),
 ]
 
 
@@ -138,7 +139,7 @@ async def test_the_200_comes_once_the_update_and_its_replies_are_stored(served: 
     assert status == 200
     # Stored and journalled, though the platform has not yet accepted a single reply.
     keys, inbound, replies = await served.stored(channel.name)
-    assert keys == ["4242"] and inbound == 1
+    assert keys == [channel.key(served, "4242")] and inbound == 1
     assert replies and set(replies) == {"pending"}
     assert channel.answered(served) == 0
     assert not await served.service(channel.kind).join(10)
@@ -177,5 +178,5 @@ async def test_a_stop_before_the_update_is_kept_answers_503_and_the_redelivery_i
         assert status == 200
     assert not await service.join(10)
     keys, inbound, replies = await served.stored(channel.name)
-    assert keys == ["4444"] and inbound == 1
+    assert keys == [channel.key(served, "4444")] and inbound == 1
     assert channel.answered(served) == len(replies) > 0

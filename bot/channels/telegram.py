@@ -137,6 +137,9 @@ class TelegramChannel:
         self.settings = settings
         self.inbox = inbox
         self.metrics = metrics
+        token = settings.telegram_bot_token
+        # The part of the token before the colon: the bot's own (public) user id.
+        self._bot_id = token.get_secret_value().partition(":")[0] if token is not None else ""
         self._request_timeout = request_timeout
         self._poll_timeout = poll_timeout
         # "typing…" only when an answer is slow: a fast one would arrive before the indicator and leave it
@@ -374,7 +377,9 @@ class TelegramChannel:
             raise MalformedUpdate(f"update {update.update_id}: {type(exc).__name__}") from exc
 
     def _translate(self, update: Update) -> Translation:
-        key = str(update.update_id)
+        # Per bot, as Telegram's notes ask: a new bot (a token replaced after a leak) counts its update_ids afresh,
+        # and they must not meet the old bot's keys, kept for days, as "already handled".
+        key = f"{self._bot_id}:{update.update_id}"
         if update.callback_query is not None:
             return self._button(update.callback_query, key)
         if update.message is not None:
