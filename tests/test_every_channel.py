@@ -7,25 +7,19 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.assembly import assemble
 from bot.channels.console import run_console
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
-from bot.runtime import Runtime
-from bot.server import Server
 from bot.settings import load_settings
-from bot.store import migrate
 from bot.store.models import Feedback, Identity
-from tests.conftest import free_port
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.zalo_api import FakeZalo, signed_webhook, user_event
+from tests.fakes.zalo_api import signed_webhook, user_event
+from tests.serving import Client, serve_with_fake_platforms
 
 SECRET = "every-channel-secret"
 QUESTION = "quen mat khau vneid thi lay lai the nao"
@@ -36,57 +30,31 @@ def plain(text: str) -> str:
     return re.sub(r"<[^>]+>", "", text).replace("**", "")
 
 
-@dataclass
-class Running:
-    server: Server
-    runtime: Runtime
-    telegram: FakeTelegram
-    zalo: FakeZalo
-    base: str
-    http: aiohttp.ClientSession
-
-    def channel(self, kind: type) -> object:
-        return next(s for s in self.server.services if isinstance(s, kind))
-
+class Running(Client):
     async def telegram_says(self, update: dict[str, object]) -> None:
-        async with self.http.post(f"{self.base}/telegram/webhook", json=update,
+        async with self.http.post(self.served.base + "/telegram/webhook", json=update,
                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
             assert response.status == 200
-        await self.channel(TelegramChannel).join(10)  # type: ignore[attr-defined]
+        await self.served.service(TelegramChannel).join(10)
 
     async def zalo_says(self, user: str, msg_id: str, text: str) -> None:
         body, headers = signed_webhook(user_event("user_send_text", user, msg_id, text=text, app_id=self.zalo.app_id),
                                        self.zalo.app_id, self.zalo.oa_secret_key)
-        async with self.http.post(f"{self.base}/zalo/webhook", data=body, headers=headers) as response:
+        async with self.http.post(f"{self.served.base}/zalo/webhook", data=body, headers=headers) as response:
             assert response.status == 200
-        await self.channel(ZaloChannel).join(10)  # type: ignore[attr-defined]
+        await self.served.service(ZaloChannel).join(10)
 
     async def web_says(self, body: dict[str, str]) -> list[str]:
-        async with self.http.post(f"{self.base}/chat/api/messages", json=body) as response:
+        async with self.http.post(f"{self.served.base}/chat/api/messages", json=body) as response:
             assert response.status == 200
             return [plain(m["html"]) for m in (await response.json())["messages"]]
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async with FakeTelegram.run() as telegram, FakeZalo.running() as zalo:
-        port = free_port()
-        settings = load_settings(
-            TROLY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'all.db'}", TROLY_HTTP_PORT=str(port),
-            # The platforms would reach us through the ward's HTTPS proxy; the test posts to the port directly.
-            TROLY_PUBLIC_URL="https://tro-ly.phuong-hoa-binh.gov.vn", TELEGRAM_WEBHOOK_SECRET=SECRET,
-            **telegram.env(), **zalo.env(),
-        )
-        runtime = Runtime.build(settings)
-        await migrate.upgrade(runtime.engine)
-        services, mounts = assemble(runtime)
-        server = Server(runtime, services, mounts)
-        await server.start()
-        try:
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-                yield Running(server, runtime, telegram, zalo, f"http://127.0.0.1:{port}", http)
-        finally:
-            await server.stop()
+    async with (serve_with_fake_platforms(tmp_path / "all.db", SECRET) as served,
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http):
+        yield Running(served, http)
 
 
 async def test_the_same_conversation_on_every_channel(running: Running, tmp_path: Path) -> None:

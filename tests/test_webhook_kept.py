@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,19 +16,14 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.assembly import assemble
 from bot.channels import telegram as telegram_module
 from bot.channels import zalo as zalo_module
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
-from bot.runtime import Runtime
-from bot.server import Server
-from bot.settings import load_settings
-from bot.store import migrate
 from bot.store.models import Message, OutboxMessage, ProcessedUpdate
-from tests.conftest import free_port
-from tests.fakes.telegram_api import FakeTelegram, Fault
-from tests.fakes.zalo_api import FakeZalo, signed_webhook, user_event
+from tests.fakes.telegram_api import Fault
+from tests.fakes.zalo_api import signed_webhook, user_event
+from tests.serving import Client, serve_with_fake_platforms
 
 SECRET = "kept-secret"
 QUESTION = "quên mật khẩu vneid thì làm sao"
@@ -37,23 +31,7 @@ TELEGRAM_USER = 710_001
 ZALO_USER = "z-710"
 
 
-@dataclass
-class Served:
-    server: Server
-    runtime: Runtime
-    telegram: FakeTelegram
-    zalo: FakeZalo
-    base: str
-    http: aiohttp.ClientSession
-
-    def service(self, kind: type) -> Any:
-        return next(s for s in self.server.services if isinstance(s, kind))
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
-        started = time.monotonic()
-        async with self.http.post(self.base + path, data=body, headers=headers) as response:
-            return response.status, time.monotonic() - started
-
+class Stored(Client):
     async def stored(self, channel: str) -> tuple[list[str], int, list[str]]:
         """The update keys, inbound messages and journalled replies' statuses stored for `channel`."""
         async with self.runtime.sessions() as session:
@@ -72,27 +50,27 @@ class Channel:
     name: str
     kind: type
     module: Any
-    post: Callable[[Served, str], Awaitable[tuple[int, float]]]  # (served, update key) → (status, seconds)
-    hold_replies: Callable[[Served], None]  # the platform takes no reply for the next 3 seconds
-    answered: Callable[[Served], int]  # messages the platform accepted for the resident
-    key: Callable[[Served, str], str]  # the idempotency key stored for an update posted with this key
+    post: Callable[[Client, str], Awaitable[tuple[int, float]]]  # (served, update key) → (status, seconds)
+    hold_replies: Callable[[Client], None]  # the platform takes no reply for the next 3 seconds
+    answered: Callable[[Client], int]  # messages the platform accepted for the resident
+    key: Callable[[Client, str], str]  # the idempotency key stored for an update posted with this key
 
 
-def _telegram_post(served: Served, key: str) -> Awaitable[tuple[int, float]]:
+def _telegram_post(served: Client, key: str) -> Awaitable[tuple[int, float]]:
     update = served.telegram.updates.text(TELEGRAM_USER, QUESTION)
     update["update_id"] = int(key)
     return served.post("/telegram/webhook", json.dumps(update).encode(),
                        {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
 
 
-def _zalo_post(served: Served, key: str) -> Awaitable[tuple[int, float]]:
+def _zalo_post(served: Client, key: str) -> Awaitable[tuple[int, float]]:
     body, headers = signed_webhook(user_event("user_send_text", ZALO_USER, key, text=QUESTION,
                                               app_id=served.zalo.app_id),
                                    served.zalo.app_id, served.zalo.oa_secret_key)
     return served.post("/zalo/webhook", body, headers)
 
 
-def _hold_zalo(served: Served) -> None:
+def _hold_zalo(served: Client) -> None:
     served.zalo.send_delay = 3.0
 
 
@@ -106,28 +84,13 @@ CHANNELS = [
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with FakeTelegram.run() as telegram, FakeZalo.running() as zalo:
-        port = free_port()
-        settings = load_settings(
-            TROLY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'kept.db'}", TROLY_HTTP_PORT=str(port),
-            TROLY_PUBLIC_URL="https://tro-ly.phuong-hoa-binh.gov.vn", TELEGRAM_WEBHOOK_SECRET=SECRET,
-            **telegram.env(), **zalo.env(),
-        )
-        runtime = Runtime.build(settings)
-        await migrate.upgrade(runtime.engine)
-        services, mounts = assemble(runtime)
-        server = Server(runtime, services, mounts)
-        await server.start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield Served(server, runtime, telegram, zalo, f"http://127.0.0.1:{port}", http)
-        finally:
-            await server.stop()
+async def served(tmp_path: Path) -> AsyncIterator[Stored]:
+    async with serve_with_fake_platforms(tmp_path / "kept.db", SECRET) as process, aiohttp.ClientSession() as http:
+        yield Stored(process, http)
 
 
 @pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
-async def test_the_200_comes_once_the_update_and_its_replies_are_stored(served: Served, channel: Channel) -> None:
+async def test_the_200_comes_once_the_update_and_its_replies_are_stored(served: Client, channel: Channel) -> None:
     channel.hold_replies(served)
     # While a test session holds the process's one SQLite connection, nothing can be stored: the answer waits.
     async with served.runtime.sessions() as session, session.begin():
@@ -147,7 +110,7 @@ async def test_the_200_comes_once_the_update_and_its_replies_are_stored(served: 
 
 
 @pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
-async def test_the_200_does_not_wait_for_the_replies(served: Served, channel: Channel) -> None:
+async def test_the_200_does_not_wait_for_the_replies(served: Client, channel: Channel) -> None:
     channel.hold_replies(served)
     status, seconds = await channel.post(served, "4343")
     assert status == 200 and seconds < 2.0  # the platform answers our sends only after 3 s
@@ -158,7 +121,7 @@ async def test_the_200_does_not_wait_for_the_replies(served: Served, channel: Ch
 
 @pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
 async def test_a_stop_before_the_update_is_kept_answers_503_and_the_redelivery_is_answered_once(
-    served: Served, channel: Channel, monkeypatch: pytest.MonkeyPatch
+    served: Client, channel: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(channel.module, "STOP_TIMEOUT", 0.2)
     service = served.service(channel.kind)
