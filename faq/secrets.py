@@ -12,16 +12,26 @@ from dataclasses import dataclass
 
 from faq.normalize import fold
 
-# A 12-digit số định danh cá nhân (possibly written with spaces or dots between groups).
-_ID12 = re.compile(r"(?<![\d])(\d{3}[ .]?\d{3}[ .]?\d{6}|\d{12})(?![\d])")
+# A 12-digit số định danh cá nhân, possibly written in groups ("001 085 012345", "001-085-012-345"); not a piece
+# of a longer run of digits.
+_ID12 = re.compile(r"(?<!\d)(?<!\d[ .-])(\d(?:[ .-]?\d){11})(?![ .-]?\d)")
 # Card numbers: 13–19 digits, often in groups of four.
 _CARD = re.compile(r"(?<![\d])(\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}|\d{13,19})(?![\d])")
-# OTP: a 4–8 digit code near the word that names it.
-_OTP = re.compile(r"((?:otp|ma xac (?:nhan|thuc)|ma kich hoat|ma so|passcode|ma pin|pin)\D{0,15}?)(\d{4,8})(?!\d)")
+# OTP: a 4–8 digit code (its digits maybe spaced: "123 456") near the word that names it, or right after "mã"
+# ("công an xin mã 8899").
+_CODE = r"(\d(?: ?\d){3,7})(?! ?\d)"
+_OTP = re.compile(r"((?:otp|ma xac (?:nhan|thuc)|ma kich hoat|ma so|passcode|ma pin|pin)\D{0,15}?)" + _CODE)
+_BARE_CODE = re.compile(r"\b(ma\s+)" + _CODE)
 # A password announced as such: "mật khẩu là Abc@123", "mk: hoa1975", or a value with a digit: "pass hoa1975".
+# Up to four words may come between ("mật khẩu VNeID của tôi là Hoa@1975"); the value must then hold a digit or
+# a symbol, so "mật khẩu ứng dụng là gì đấy" stays a question.
+_SECRET_WORD = r"(?:mat khau|mat ma|mk|pass(?:word)?)"
 _PASSWORD = re.compile(
-    r"\b((?:mat khau|mat ma|mk|pass(?:word)?)(?: (?:moi|cu))?(?: cua (?:toi|em|minh|tui|anh|chi|con|bac|me))?"
-    r"(?:\s*(?:la|:|=)\s*|\s+(?=\S*\d)))(\S{4,})"
+    r"\b(" + _SECRET_WORD + r"(?: (?:moi|cu))?(?: cua (?:toi|em|minh|tui|anh|chi|con|bac|me))?"
+    r"(?:\s*(?:la\b|:|=)\s*|\s+(?=\S*\d)))(\S{4,})"
+)
+_PASSWORD_LATER = re.compile(
+    r"\b(" + _SECRET_WORD + r"(?: [^\s:=]+){1,4}?\s*(?:\bla\b|:|=)\s*)((?=\S*[\d@#$%^&*!?._-])\S{4,})"
 )
 # Bank account numbers announced as such: "stk 0123456789", "số tài khoản: 1903...".
 _ACCOUNT = re.compile(r"((?:stk|so tai khoan|so tk|tai khoan so)\s*(?:la|:)?\s*[:=]?\s*)(\d[\d ]{5,20}\d)")
@@ -56,7 +66,11 @@ def mask_secrets(text: str) -> Masked:
 
     for m in _OTP.finditer(folded):
         add(m.start(2), m.end(2), "otp", 0)
+    for m in _BARE_CODE.finditer(folded):
+        add(m.start(2), m.end(2), "otp", 0)
     for m in _PASSWORD.finditer(folded):
+        add(m.start(2), m.end(2), "password", 0)
+    for m in _PASSWORD_LATER.finditer(folded):
         add(m.start(2), m.end(2), "password", 0)
     for m in _ACCOUNT.finditer(folded):
         add(m.start(2), m.end(2), "account", 3)

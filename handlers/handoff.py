@@ -12,6 +12,7 @@ from bot.store.residents import open_ticket
 from handlers import texts
 from handlers.context import Turn
 from handlers.hours import WorkingHours
+from handlers.messages import Kind
 from handlers.volunteer import announce, update_group_post
 
 TRANSCRIPT_MESSAGES = 8
@@ -55,17 +56,18 @@ async def request_human(turn: Turn, reason: str) -> None:
 
 
 async def _recent_transcript(turn: Turn) -> str:
-    """The last few messages (already stored masked), oldest first, plus the current one."""
+    """The last few messages (already stored masked), oldest first, plus the current one. Pressed buttons are left
+    out: their text is a payload ("human:clarify"), not words anyone wrote."""
     rows = (
         await turn.session.scalars(
             select(Message)
-            .where(Message.identity_id == turn.who.identity_id, Message.text.is_not(None))
+            .where(Message.identity_id == turn.who.identity_id, Message.text.is_not(None), Message.kind != "button")
             .order_by(Message.id.desc())
             .limit(TRANSCRIPT_MESSAGES)
         )
     ).all()
     lines = [f"{'Người dân' if m.direction == 'in' else 'Trợ lý'}: {_clip(m.text or '')}" for m in reversed(rows)]
-    if turn.stored_text:
+    if turn.stored_text and turn.incoming.kind is Kind.TEXT:
         lines.append(f"Người dân: {turn.stored_text}")
     return "\n".join(lines)
 

@@ -20,6 +20,14 @@ _TYPED_NUMBER = re.compile(r"(?:so )?(\d{1,2})")
 TOPICS_PER_PAGE = 4  # Zalo shows at most 5 buttons: four topics and "Xem thêm"
 AREAS_PER_PAGE = 4
 MAX_QUESTION_CHARS = 1000
+# Words that turn a phrase of ours into part of a question for the FAQ. "Người gọi xưng là nhân viên hỗ trợ ngân
+# hàng" reports a scam; "có cần gặp cán bộ không", "tình nguyện viên có thu tiền không" ask about people, not for one.
+ABOUT_PEOPLE_NOT_ASKING = ("xưng", "xưng là", "giả danh", "mạo danh", "lừa", "lừa đảo", "có cần", "thu tiền",
+                           "có phải")
+# The reminder phrases also describe problems with apps and banks: "không nhận thông báo OTP", "vneid không nhận
+# thông báo", "nhận thông báo lạ từ ngân hàng", "đăng ký nhận tin nhắn OTP", "thôi nhận tiền mặt à".
+ABOUT_SOMETHING_ELSE = ("vneid", "otp", "sms", "tin nhắn", "ngân hàng", "app", "ứng dụng", "tiền", "lạ", "zalo",
+                        "điện thoại", "mã")
 PAYLOAD = re.compile(r"^(menu|faq|fb|human|sub|area|erase|rate|claim)(:[\w.:-]*)?$")
 
 
@@ -171,7 +179,7 @@ async def _feedback(turn: Turn, faq_id: str, *, helpful: bool, reply: str = text
 @router.on(any_of(payload("human"), command("gapnguoi", "hotro", bare=True),
                   says("gặp người", "người hỗ trợ", "gặp nhân viên", "nhân viên hỗ trợ", "tư vấn viên",
                        "tình nguyện viên", "gặp cán bộ", "nói chuyện với người", "người thật", "cần người giúp",
-                       max_words=12)))
+                       max_words=12, unless=ABOUT_PEOPLE_NOT_ASKING)))
 async def human(turn: Turn) -> None:
     reason = turn.text.partition(":")[2] if turn.text.startswith("human:") else "asked"
     await request_human(turn, reason or "asked")
@@ -182,7 +190,8 @@ async def human(turn: Turn) -> None:
 
 
 @router.on(any_of(command("huy", "stop", "huydangky", bare=True),
-                  says("hủy đăng ký", "huỷ đăng ký", "ngừng nhận", "không nhận thông báo", "thôi nhận", max_words=6)))
+                  says("hủy đăng ký", "huỷ đăng ký", "ngừng nhận", "không nhận thông báo", "thôi nhận", max_words=6,
+                       unless=ABOUT_SOMETHING_ELSE)))
 async def unsubscribe(turn: Turn) -> None:
     removed = await store.unsubscribe(turn.session, turn.who)
     turn.say(turn.t(texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED))
@@ -191,7 +200,7 @@ async def unsubscribe(turn: Turn) -> None:
 
 @router.on(any_of(payload("sub"), command("dangky", "nhantin", bare=True),
                   says("đăng ký nhận tin", "đăng ký nhận thông báo", "nhận thông báo", "đăng ký thông báo",
-                       max_words=8)))
+                       max_words=8, unless=ABOUT_SOMETHING_ELSE)))
 async def subscribe_start(turn: Turn) -> None:
     page = turn.text.strip().split(":")
     await _ask_area(turn, int(page[1]) if len(page) > 1 and page[1].isdigit() else 0)

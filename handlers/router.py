@@ -79,17 +79,25 @@ def command(*names: str, bare: bool = False) -> Filter:
     return check
 
 
-def says(*phrases: str, max_words: int = 8) -> Filter:
-    """A short message containing one of `phrases`, compared without diacritics ("huy dang ky" = "hủy đăng ký")."""
-    pattern = re.compile("(?:^| )(?:" + "|".join(re.escape(plain_words(p)) for p in phrases) + ")(?: |$)")
+def says(*phrases: str, max_words: int = 8, unless: tuple[str, ...] = ()) -> Filter:
+    """A short message containing one of `phrases`, compared without diacritics ("huy dang ky" = "hủy đăng ký"),
+    and none of the words in `unless`: those mark a question about something else that happens to use the phrase
+    ("vneid không nhận thông báo" is not "stop sending me reminders")."""
+    pattern = _any_words(phrases)
+    other = _any_words(unless) if unless else None
 
     def check(turn: Turn) -> bool:
         if turn.incoming.kind is not Kind.TEXT:
             return False
         words = turn.words
-        return bool(words) and words.count(" ") < max_words and pattern.search(words) is not None
+        return (bool(words) and words.count(" ") < max_words and pattern.search(words) is not None
+                and (other is None or other.search(words) is None))
 
     return check
+
+
+def _any_words(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("(?:^| )(?:" + "|".join(re.escape(plain_words(p)) for p in phrases) + ")(?: |$)")
 
 
 def exactly(*phrases: str) -> Filter:

@@ -110,7 +110,7 @@ SECRET_WARNING = (
     "Không bao giờ gửi mã OTP, mật khẩu cho bất kỳ ai, kể cả cán bộ."
 )
 SECRET_NAMES = {
-    "otp": "mã OTP",
+    "otp": "mã OTP hoặc mã PIN",
     "password": "mật khẩu",
     "id_number": "số định danh cá nhân",
     "card": "số thẻ ngân hàng",

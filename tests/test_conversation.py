@@ -262,6 +262,47 @@ async def test_subscribe_by_area_then_unsubscribe(bot: Bot) -> None:
     assert "chưa đăng ký" in replies[0].text
 
 
+@pytest.mark.parametrize("question", [
+    "vneid khong nhan thong bao nua", "không nhận thông báo OTP", "thôi nhận tiền mặt à",
+])
+async def test_a_problem_with_notifications_is_a_question_not_an_unsubscribe(bot: Bot, question: str) -> None:
+    await bot.say("đăng ký nhận tin")
+    await bot.press("area:0")
+    replies = await bot.say(question)
+    assert not any("huỷ đăng ký" in r.text or "chưa đăng ký" in r.text for r in replies)
+    assert await bot.count(Subscription) == 1
+    assert "không nhận thông báo nữa" in (await bot.say("không nhận thông báo nữa"))[0].text  # the request itself
+    assert await bot.count(Subscription) == 0
+
+
+@pytest.mark.parametrize("question", ["tôi nhận thông báo lạ từ ngân hàng", "dang ky nhan tin nhan otp"])
+async def test_a_question_using_the_subscribe_phrase_is_not_a_subscription(bot: Bot, question: str) -> None:
+    replies = await bot.say(question)
+    assert not any("thôn/tổ dân phố nào" in r.text for r in replies)
+    assert "thôn/tổ dân phố nào" in (await bot.say("tôi muốn nhận thông báo"))[0].text
+
+
+@pytest.mark.parametrize("question", [
+    "nguoi goi xung la nhan vien ho tro ngan hang", "tinh nguyen vien co thu tien khong",
+    "co can gap can bo cong an de lam muc 2 khong",
+])
+async def test_a_question_about_people_is_answered_not_handed_over(bot: Bot, question: str) -> None:
+    await bot.say(question)
+    assert await bot.count(Ticket) == 0
+    await bot.say("cho tôi gặp người hỗ trợ")
+    assert await bot.count(Ticket) == 1
+
+
+async def test_the_volunteers_summary_holds_what_the_resident_wrote_masked_and_no_button_codes(bot: Bot) -> None:
+    replies = await bot.say("mật khẩu VNeID là Lan@1960 mà không vào được")
+    assert "mật khẩu" in replies[0].text and "Không bao giờ gửi" in replies[0].text
+    await bot.press("human:clarify")
+    async with bot.runtime.sessions() as session:
+        summary = await session.scalar(select(Ticket.summary))
+    assert summary is not None and "Người dân: mật khẩu VNeID là ••••" in summary
+    assert "Lan@1960" not in summary and "human:" not in summary
+
+
 async def test_erasure_needs_confirmation_and_then_leaves_nothing(bot: Bot) -> None:
     await bot.say("quen mat khau vneid thi lay lai the nao")
     await bot.press("fb:vneid.password.forgot:1")

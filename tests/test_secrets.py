@@ -21,6 +21,15 @@ from faq.secrets import mask_secrets
         ("cccd 001 203 004567", "id_number", "001 203 004567"),
         ("thẻ 4111 1111 1111 1111 bị khoá", "card", "4111 1111 1111 1111"),
         ("stk 0123456789 vietcombank", "account", "0123456789"),
+        # Written the way residents write them (found by a walk-through of the console chat).
+        ("mật khẩu VNeID là Lan@1960 mà không vào được", "password", "Lan@1960"),
+        ("mat khau vneid cua toi la Hoa@1975 ma k dang nhap dc", "password", "Hoa@1975"),
+        ("mk toi la hoa1975", "password", "hoa1975"),
+        ("mật khẩu ngân hàng của tôi là 147258 có an toàn không", "password", "147258"),
+        ("CCCD: 001-085-012345 bị khóa", "id_number", "001-085-012345"),
+        ("can cuoc 001 085 012 345", "id_number", "001 085 012 345"),
+        ("ma otp 123 456 ngan hang gui", "otp", "123 456"),
+        ("cong an goi xin ma 8899 toi da doc cho ho roi", "otp", "8899"),
     ],
 )
 def test_secrets_are_masked(text: str, kind: str, hidden: str) -> None:
@@ -38,6 +47,11 @@ def test_secrets_are_masked(text: str, kind: str, hidden: str) -> None:
         "tôi sinh năm 1960, số điện thoại 0912345678",
         "thẻ 1234 5678 9012 3456 không hợp lệ theo Luhn",  # not a card number
         "phí 15000 đồng",
+        "mật khẩu vneid là gì vậy",
+        "mat khau ngan hang la bao nhieu ky tu",
+        "mã hồ sơ của tôi tra ở đâu",
+        "số điện thoại 0912 345 678 có nhận OTP không",
+        "năm 2024 lệ phí là 50.000 đồng",
     ],
 )
 def test_ordinary_questions_are_left_alone(text: str) -> None:
