@@ -262,13 +262,21 @@ async def erase_ask(turn: Turn) -> None:
 @router.on(payload("erase"))
 async def erase(turn: Turn) -> None:
     if turn.text.strip() == "erase:yes" and turn.state == "confirm_erase":
-        ticket = await store.open_ticket(turn.session, turn.who)
-        await store.erase_resident(turn.session, turn.who.resident_id)
-        turn.set_state("erased")
-        turn.say(turn.t(texts.ERASED))
-        if ticket is not None:
-            ticket_erased(turn, ticket)
-        return
+        await _erase_now(turn)
+    else:
+        _keep_data(turn)
+
+
+async def _erase_now(turn: Turn) -> None:
+    ticket = await store.open_ticket(turn.session, turn.who)
+    await store.erase_resident(turn.session, turn.who.resident_id)
+    turn.set_state("erased")
+    turn.say(turn.t(texts.ERASED))
+    if ticket is not None:
+        ticket_erased(turn, ticket)
+
+
+def _keep_data(turn: Turn) -> None:
     turn.set_state("idle")
     turn.say(turn.t(texts.ERASE_KEPT))
 
@@ -320,6 +328,17 @@ async def accept_offer(turn: Turn) -> None:
 async def decline_offer(turn: Turn) -> None:
     turn.say(turn.t(texts.OFFER_DECLINED))
     turn.set_state("idle")
+
+
+# "Bác có chắc muốn xoá … không?" is answered in words as often as with the buttons.
+@router.on(state("confirm_erase"), exactly(*YES, "xoá", "xoá đi", "có xoá", "xoá hết", "đồng ý xoá", texts.ERASE_YES))
+async def erase_typed_yes(turn: Turn) -> None:
+    await _erase_now(turn)
+
+
+@router.on(state("confirm_erase"), exactly(*NO, "không xoá", "thôi", "thôi không xoá", texts.ERASE_NO))
+async def erase_typed_no(turn: Turn) -> None:
+    _keep_data(turn)
 
 
 def typed_number(turn: Turn) -> int | None:

@@ -325,6 +325,20 @@ async def test_erasure_needs_confirmation_and_then_leaves_nothing(bot: Bot) -> N
     assert await bot.count(AuditEntry, AuditEntry.actor == "zalo:u1") == 0
 
 
+async def test_the_erasure_question_can_be_answered_in_words(bot: Bot) -> None:
+    await bot.say("đăng ký nhận tin")
+    await bot.press("area:0")
+    await bot.say("/xoadulieu")
+    assert "giữ nguyên" in (await bot.say("thôi"))[0].text
+    assert await bot.count(Subscription) == 1
+    await bot.say("quen mat khau vneid")
+    assert "giữ nguyên" not in (await bot.say("co"))[0].text  # no question pending: "có" erases nothing
+    assert await bot.count(Subscription) == 1
+    await bot.say("xoá dữ liệu của tôi")
+    assert "Đã xoá" in (await bot.say("Có ạ"))[0].text
+    assert await bot.count(Subscription) == 0 and await bot.count(Identity) == 0
+
+
 async def test_media_gets_a_kind_answer(bot: Bot) -> None:
     for media, words in [("photo", "hình ảnh"), ("voice", "tin nhắn thoại"), ("location", "vị trí")]:
         replies = await bot.pipeline.receive(Incoming("zalo", "u1", Kind.MEDIA, media=media))
