@@ -110,6 +110,8 @@ async def with_a_person(turn: Turn) -> None:
 
 @router.on(any_of(command("start", "menu", "batdau", bare=True), exactly(
     "hi", "hello", "chào", "xin chào", "alo", "menu", "bắt đầu", "chào bạn", "chào ad", "hello ad",
+    # elderly residents greet the assistant as they would a young relative or an official on the phone
+    "chào cháu", "chào em", "chào con", "chào chị", "chào anh", "alo alo", "a lô", "xin chào ạ", "chào ạ",
     # who they are talking to: the greeting says it
     "bạn là ai", "em là ai", "ai đấy", "ai vậy", "ai đó", "trợ lý số là gì", "đây là ai",
 )))

@@ -325,6 +325,12 @@ async def test_erasure_needs_confirmation_and_then_leaves_nothing(bot: Bot) -> N
     assert await bot.count(AuditEntry, AuditEntry.actor == "zalo:u1") == 0
 
 
+@pytest.mark.parametrize("greeting", ["chào cháu", "chao em", "alo alo", "Chào ạ!"])
+async def test_a_greeting_as_elderly_residents_write_it_gets_the_menu(bot: Bot, greeting: str) -> None:
+    replies = await bot.say(greeting)
+    assert "menu:vneid" in payloads(replies[0]) and "chưa tìm được" not in replies[0].text
+
+
 async def test_the_erasure_question_can_be_answered_in_words(bot: Bot) -> None:
     await bot.say("đăng ký nhận tin")
     await bot.press("area:0")
