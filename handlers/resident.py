@@ -25,9 +25,9 @@ MAX_QUESTION_CHARS = 1000
 ABOUT_PEOPLE_NOT_ASKING = ("xưng", "xưng là", "giả danh", "mạo danh", "lừa", "lừa đảo", "có cần", "thu tiền",
                            "có phải")
 # The reminder phrases also describe problems with apps and banks: "không nhận thông báo OTP", "vneid không nhận
-# thông báo", "nhận thông báo lạ từ ngân hàng", "đăng ký nhận tin nhắn OTP", "thôi nhận tiền mặt à".
-ABOUT_SOMETHING_ELSE = ("vneid", "otp", "sms", "tin nhắn", "ngân hàng", "app", "ứng dụng", "tiền", "lạ", "zalo",
-                        "điện thoại", "mã")
+# thông báo", "nhận thông báo lạ từ ngân hàng", "đăng ký nhận tin nhắn OTP", "thôi nhận tiền mặt à". (Not "Zalo",
+# "tin nhắn" or "điện thoại": "nhận thông báo qua Zalo" asks for the reminders.)
+ABOUT_SOMETHING_ELSE = ("vneid", "otp", "sms", "ngân hàng", "app", "ứng dụng", "tiền", "lạ", "mã")
 PAYLOAD = re.compile(r"^(menu|faq|fb|human|sub|area|erase|rate|claim)(:[\w.:-]*)?$")
 
 
