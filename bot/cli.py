@@ -196,6 +196,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _faq_check(args: argparse.Namespace) -> int:
     from faq.content import ContentError, check_content, load_content
+    from faq.matcher import Matcher
 
     topics = args.topics or _find_topics_file()
     if topics is None:
@@ -206,7 +207,7 @@ def _faq_check(args: argparse.Namespace) -> int:
     except ContentError as exc:
         print(f"LỖI: {exc}", file=sys.stderr)
         return 1
-    problems = check_content(content, topics)
+    problems = check_content(content, topics) + Matcher.build(content.entries).typed_phrase_problems(content.entries)
     for problem in problems:
         print(f"LỖI: {problem}")
     print(f"{len(content.entries)} mục, {len(problems)} lỗi (đối chiếu {topics})")

@@ -19,6 +19,7 @@ __all__ = [
     "check_content",
     "default_content_dir",
     "load_content",
+    "typed_phrases",
 ]
 
 MAX_ANSWER: Final = 900
@@ -28,6 +29,9 @@ MAX_SHORT: Final = 20
 DOMAINS: Final = ("vneid", "dvc", "payment", "digital-skills")
 _URL_RE: Final = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?")
 _CHECKED_RE: Final = re.compile(r"\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?")
+_TYPE_THIS_RE: Final = re.compile(r'gõ "([^"]+)"')
+# Phrases the conversation answers itself rather than the FAQ (handlers/resident.py).
+CONVERSATION_PHRASES: Final = frozenset({"gặp người hỗ trợ"})
 # Since 1/7/2025 there is no district level; answers must not send anyone there.
 _FORBIDDEN: Final = ("công an huyện", "ubnd huyện")
 
@@ -179,6 +183,12 @@ def _topic_ids(topics_file: Path) -> list[str]:
     raw = yaml.safe_load(topics_file.read_text(encoding="utf-8"))
     topics = raw.get("topics", []) if isinstance(raw, dict) else []
     return [str(t["id"]) for t in topics if isinstance(t, dict) and "id" in t]
+
+
+def typed_phrases(entry: Entry) -> list[str]:
+    """What the entry's answer tells residents to type next (gõ "quên mật khẩu VNeID"); the matcher must answer
+    each of these (`Matcher.typed_phrase_problems`)."""
+    return [p for p in _TYPE_THIS_RE.findall(entry.answer) if p not in CONVERSATION_PHRASES]
 
 
 def check_content(content: Content, topics_file: Path | None = None) -> list[str]:

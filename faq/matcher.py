@@ -21,6 +21,14 @@ information the question carries:
 The decision compares the best score and its lead over the next ones with the thresholds below, calibrated on
 eval/dev.jsonl and checked on our own unseen questions (tests/fixtures/unseen.jsonl).
 
+Residents retype the labels they see and the phrases answers tell them to type ("gõ “kích hoạt VNeID”"); such
+short questions carry too little information for the ranking to answer them with confidence. So a question that is
+exactly one of the FAQ's own phrases, give or take a polite "ạ" or "cho hỏi", is decided by it:
+- an entry's title, button label or listed phrasing: that entry answers (offered among the others that share it);
+- a keyword that no other entry uses, even inside a longer phrase: that entry answers. Keywords are index words,
+  and many are shared in passing: "thẻ BHYT" is listed by the VNeID wallet entry but also used by the entries on
+  renewing the card, so it stays with the ranking, which offers the choice.
+
 The index is immutable and compact (integer term ids, postings in flat arrays, idf and document weights
 precomputed) so that a 10,000-entry FAQ stays small and fast.
 """
@@ -41,8 +49,8 @@ from typing import Any, Final, Literal
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from faq.content import Entry
-from faq.normalize import fold, normalize
+from faq.content import Entry, typed_phrases
+from faq.normalize import Normalized, fold, normalize, phrase_key
 from faq.tables.out_of_scope import OUT_OF_SCOPE
 from faq.tables.syllables import VALID_TONELESS
 
@@ -79,6 +87,7 @@ ANSWER_GAP: Final = 0.15  # or this far below it
 CLARIFY_MIN: Final = 0.30  # below this nothing is good enough: escalate
 CLARIFY_SHARE: Final = 0.60  # entries within this share of the best are offered when clarifying
 MAX_CHOICES: Final = 3
+PHRASE_MAX_WORDS: Final = 8  # longer phrases are left to the ranking, which has enough to go on
 
 # Words that say nothing about the topic (addressing, politeness, particles, pronouns), with diacritics.
 # They still form pairs ("là gì", "bị khóa") but do not count alone.
@@ -253,6 +262,23 @@ def _parts(token: str) -> list[str]:
     return out
 
 
+def _entries_using(ids: list[int], bi_keys: array[int], n_uni: int, offsets: array[int], post_docs: array[int]
+                   ) -> set[int]:
+    """The entries whose words include every word and every adjacent pair of a keyword (its term ids `ids`)."""
+    terms = list(ids)
+    for a, b in itertools.pairwise(ids):
+        terms.append(n_uni + bisect_left(bi_keys, a * n_uni + b))
+    found: set[int] | None = None
+    for t in sorted(terms, key=lambda t: offsets[t + 1] - offsets[t]):  # rarest first: the smallest sets
+        if offsets[t] == offsets[t + 1]:
+            continue  # a particle ("không", "có"): counted in its pairs only
+        docs = set(post_docs[offsets[t] : offsets[t + 1]])
+        found = docs if found is None else found & docs
+        if len(found) <= 1:
+            break
+    return found or set()
+
+
 def _content_tokens(folded: Sequence[str], accented: Sequence[str]) -> list[tuple[str, str]]:
     """(folded, accented) word pairs with URLs split; accented is '' when the parts lost it."""
     out: list[tuple[str, str]] = []
@@ -292,6 +318,8 @@ class Matcher:
     phrase_offsets: array[int]  # CSR by term id: the phrasings that use term t are phrase_post[offsets[t]:...]
     phrase_post: array[int]  # phrasing ids, sorted per term
     peak: array[float]  # per term id, the largest document weight among its postings
+    phrase_owners: MappingProxyType[str, tuple[int, ...]]  # phrase_key of a title, label or phrasing -> entries
+    keyword_owner: MappingProxyType[str, int]  # phrase_key of a keyword -> the one entry using its words
     n_uni: int = field(default=0)
 
     # ------------------------------------------------------------------------------------------- build
@@ -308,7 +336,9 @@ class Matcher:
         doc_bi: list[dict[tuple[int, int], float]] = []
         doc_acc: list[set[str]] = []
         doc_phrases: list[list[tuple[list[int], list[tuple[int, int]]]]] = []
-        for e in entries:
+        owners: dict[str, list[int]] = {}
+        keyword_owners: dict[str, tuple[set[int], list[int]]] = {}  # key -> (entries listing it, its term ids)
+        for d, e in enumerate(entries):
             phrases: list[tuple[list[int], list[tuple[int, int]]]] = []
             tf_u: dict[int, float] = {}
             tf_b: dict[tuple[int, int], float] = {}
@@ -323,9 +353,18 @@ class Matcher:
                 p_bi: list[tuple[int, int]] = []
                 if k == 0 or (k >= 2 and k < 2 + len(e.questions)):  # title and phrasings
                     phrases.append((p_uni, p_bi))
+                p_all: list[int] = []
+                key = phrase_key(n.folded_tokens) if len(n.folded_tokens) <= PHRASE_MAX_WORDS else ""
+                if key and k < 2 + len(e.questions):  # title, label and phrasings
+                    docs = owners.setdefault(key, [])
+                    if d not in docs:
+                        docs.append(d)
+                elif key and k < 2 + len(e.questions) + len(e.keywords):  # not synonyms: spellings of a word
+                    keyword_owners.setdefault(key, (set(), p_all))[0].add(d)
                 prev = -1
                 for f, a in _content_tokens(n.folded_tokens, n.tokens):
                     tid = uni_ids.setdefault(f, len(uni_ids))
+                    p_all.append(tid)
                     stop = _is_stop(f, a)
                     if not stop:
                         tf_u[tid] = tf_u.get(tid, 0.0) + weight
@@ -443,6 +482,12 @@ class Matcher:
             phrase_offsets=phrase_offsets,
             phrase_post=phrase_post,
             peak=array("f", [max(post_w[offsets[t] : offsets[t + 1]], default=0.0) for t in range(n_terms)]),
+            phrase_owners=MappingProxyType({k: tuple(v) for k, v in owners.items() if k}),
+            keyword_owner=MappingProxyType({
+                key: min(docs) for key, (docs, words) in keyword_owners.items()
+                if key and key not in owners and len(docs) == 1
+                and _entries_using(words, bi_keys, n_uni, offsets, post_docs) == docs
+            }),
             n_uni=n_uni,
         )
 
@@ -490,8 +535,7 @@ class Matcher:
         out = best[n]
         return out if out is not None and len(out) >= 2 else None
 
-    def _analyse(self, query: str) -> _Query:
-        n = normalize(query)
+    def _analyse(self, n: Normalized) -> _Query:
         words = _content_tokens(n.folded_tokens, n.tokens)
         uni_ids = self.uni_ids
         uni: dict[int, float] = {}
@@ -654,9 +698,9 @@ class Matcher:
             acc = {d: acc[d] for d in sorted(acc)}
         return acc
 
-    def scores(self, query: str, limit: int = MAX_CHOICES) -> list[tuple[float, int]]:
+    def scores(self, query: str | Normalized, limit: int = MAX_CHOICES) -> list[tuple[float, int]]:
         """(score 0..1, entry index) of the `limit` best entries sharing a term with the question."""
-        q = self._analyse(query)
+        q = self._analyse(normalize(query) if isinstance(query, str) else query)
         idf, peak, offsets = self.idf, self.peak, self.offsets
         # (postings, term id, weight): rarest terms first (see _accumulate).
         order = [(offsets[t + 1] - offsets[t], t, idf[t] * w) for t, w in q.uni.items()]
@@ -716,7 +760,14 @@ class Matcher:
 
     def match(self, query: str) -> Match:
         """Rank the entries for `query` and decide answer / clarify / escalate."""
-        ranked = self.scores(query)
+        n = normalize(query)
+        key = phrase_key(n.folded_tokens) if len(n.folded_tokens) <= PHRASE_MAX_WORDS else ""
+        owners = self.phrase_owners.get(key)
+        if owners is None and key in self.keyword_owner:
+            owners = (self.keyword_owner[key],)
+        if owners is not None:
+            return self._by_phrase(query, n, owners)
+        ranked = self.scores(n)
         top = ranked[:MAX_CHOICES]
         candidates = tuple(Candidate(self.ids[d], min(1.0, max(0.0, s))) for s, d in top)
         if not candidates:
@@ -731,3 +782,25 @@ class Matcher:
                 close = [c.faq_id for c in candidates[:2]]
             return Match(query, "clarify", candidates[0].faq_id, best, candidates, tuple(close))
         return Match(query, "escalate", candidates[0].faq_id, best, candidates)
+
+    def _by_phrase(self, query: str, n: Normalized, owners: tuple[int, ...]) -> Match:
+        """The question is one of the FAQ's own phrases: its entry answers (several owners: the resident chooses)."""
+        named = [Candidate(self.ids[d], 1.0) for d in owners[:MAX_CHOICES]]
+        others = [Candidate(self.ids[d], min(1.0, max(0.0, s))) for s, d in self.scores(n) if d not in owners]
+        candidates = tuple([*named, *others][:MAX_CHOICES])
+        if len(owners) == 1:
+            return Match(query, "answer", named[0].faq_id, 1.0, candidates)
+        return Match(query, "clarify", named[0].faq_id, 1.0, candidates, tuple(c.faq_id for c in named))
+
+
+    def typed_phrase_problems(self, entries: Iterable[Entry]) -> list[str]:
+        """Phrases that answers tell residents to type and that this matcher does not answer (empty when fine)."""
+        problems = []
+        for entry in entries:
+            for phrase in typed_phrases(entry):
+                found = self.match(phrase)
+                if found.decision != "answer":
+                    offered = ", ".join(c.faq_id for c in found.candidates) or "nothing"
+                    problems.append(f'{entry.id}: tells residents to type "{phrase}", which gets {found.decision} '
+                                    f"({offered}); make it one entry's title, label, phrasing or own keyword")
+        return problems

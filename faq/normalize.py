@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -37,7 +38,15 @@ from faq.tables.syllables import (
     VOWEL_TONE,
 )
 
-__all__ = ["Normalized", "fold", "is_syllable", "normalize", "plain_words"]
+__all__ = [
+    "POLITE_EDGES",
+    "Normalized",
+    "fold",
+    "is_syllable",
+    "normalize",
+    "phrase_key",
+    "plain_words",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +226,21 @@ def _apply_horn(out: list[str]) -> bool:
     return False
 
 
+def _apply_late_hat(out: list[str], letter: str) -> bool:
+    """Telex typed as Unikey allows it, the hat after the final consonant: "quene" → quên, "nhapaj" → nhập."""
+    if not out or out[-1] in _VOWELS:
+        return False  # "mae" is not a late hat; "maa" is handled as a doubled letter
+    k = len(out) - 1
+    while k >= 0 and out[k] not in _VOWELS:
+        k -= 1
+    while k >= 0 and out[k] in _VOWELS:
+        if out[k] == letter:
+            out[k] = _HAT[letter]
+            return True
+        k -= 1
+    return False
+
+
 def _finish(out: list[str], tone: int) -> str | None:
     word = "".join(out)
     if tone:
@@ -250,6 +274,8 @@ def _decode_telex(token: str) -> str | None:
             changed = True
         elif c in _HAT and prev == c and out and out[-1] == c:
             out[-1] = _HAT[c]
+            changed = True
+        elif c in _HAT and _apply_late_hat(out, c):
             changed = True
         else:
             out.append(c)
@@ -543,3 +569,24 @@ def normalize(text: str) -> Normalized:
     toks = tuple(tokens)
     folded = tuple(fold(t) for t in toks)
     return Normalized(" ".join(toks), " ".join(folded), toks, folded)
+
+
+# Words said around a question without changing it ("VNeID là gì ạ", "cho hỏi quên passcode", "… giúp với"), in
+# folded form after normalising (a lone "a" has become "anh"): dropped from both ends when a question is compared
+# with the FAQ's own phrases.
+POLITE_EDGES: Final = frozenset(
+    ["a", "ah", "ak", "ad", "admin", "oi", "vay", "z", "nhi", "nhe", "nha", "ha", "voi", "giup", "cho", "hoi",
+     "xin", "em", "chau", "bac", "toi", "minh", "anh", "chi", "chu"]
+)
+
+
+def phrase_key(folded_tokens: Sequence[str]) -> str:
+    """A normalised question or FAQ phrase as the two are compared: its folded words, polite words at the edges
+    dropped."""
+    words = [w for w in folded_tokens if w.isalnum()]
+    start, end = 0, len(words)
+    while start < end and words[start] in POLITE_EDGES:
+        start += 1
+    while end > start and words[end - 1] in POLITE_EDGES:
+        end -= 1
+    return " ".join(words[start:end])

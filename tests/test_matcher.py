@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faq.content import load_content
+from faq.content import Entry, Source, load_content, typed_phrases
 from faq.evaluate import evaluate, format_report, load_labelled
 from faq.matcher import Matcher
 
@@ -223,3 +223,67 @@ def test_troly_match_answers_from_the_faq_as_staff_edited_it(tmp_path: Path) -> 
 
     asyncio.run(hide())
     assert ask()["faq_id"] != "vneid.password.forgot"
+
+
+# ---- the FAQ's own phrases ---------------------------------------------------------------------------------------
+
+
+def _entry(entry_id: str, short: str, keywords: tuple[str, ...], questions: tuple[str, ...], answer: str = "") -> Entry:
+    return Entry(entry_id, "vneid", short + " (chi tiết)", short, questions, keywords, (), answer or "1. Làm theo.",
+                 Source("nguồn", "https://example.gov.vn/", "2026-03"), ())
+
+
+@pytest.fixture(scope="module")
+def small() -> Matcher:
+    return Matcher.build([
+        _entry("a.passcode", "Quên passcode", ("mã 6 số", "cá nhân"),
+               ("quên mã passcode sáu số trên ứng dụng", "không nhớ passcode")),
+        _entry("b.profile", "Sửa thông tin", ("thông tin cá nhân", "sai ngày sinh"),
+               ("thông tin cá nhân bị sai", "sửa ngày sinh bị sai trên ứng dụng")),
+        _entry("c.wallet", "Ví giấy tờ", ("ví giấy tờ", "thẻ bảo hiểm"),
+               ("ví giấy tờ để làm gì", "tích hợp thẻ bảo hiểm vào ví")),
+        _entry("d.renew", "Gia hạn thẻ", ("gia hạn",), ("gia hạn thẻ bảo hiểm hộ gia đình", "thẻ bảo hiểm hết hạn")),
+        _entry("e.lltp", "Lý lịch tư pháp", ("phiếu lý lịch",), ("xin phiếu lý lịch tư pháp", "làm lý lịch ở đâu")),
+        _entry("f.lltp-app", "Lý lịch tư pháp", ("trên ứng dụng",), ("xin lý lịch trên ứng dụng", "lý lịch online")),
+    ])
+
+
+@pytest.mark.parametrize("typed", ["Quên passcode", "quen passcode", "Quên passcode ạ", "cho hỏi quên passcode",
+                                   "queen passcode", "mã 6 số"])
+def test_a_label_or_an_own_keyword_typed_back_is_answered(small: Matcher, typed: str) -> None:
+    found = small.match(typed)
+    assert (found.decision, found.faq_id, found.score) == ("answer", "a.passcode", 1.0)
+
+
+def test_a_label_two_entries_share_asks_which(small: Matcher) -> None:
+    found = small.match("lý lịch tư pháp")
+    assert found.decision == "clarify"
+    assert set(found.choices) == {"e.lltp", "f.lltp-app"}
+
+
+@pytest.mark.parametrize(("typed", "other_user"), [("cá nhân", "b.profile"), ("thẻ bảo hiểm", "d.renew")])
+def test_a_keyword_other_entries_also_use_is_left_to_the_ranking(small: Matcher, typed: str, other_user: str) -> None:
+    """"cá nhân" is listed by the passcode entry but used by the profile one: it is not the passcode's own."""
+    found = small.match(typed)
+    assert found.score < 1.0
+    assert found.decision != "answer" or found.faq_id == other_user
+
+
+def test_phrases_the_answers_tell_residents_to_type_are_answered(matcher: Matcher) -> None:
+    entries = load_content().entries
+    assert sum(len(typed_phrases(e)) for e in entries) >= 20  # the check has something to check
+    assert matcher.typed_phrase_problems(entries) == []
+
+
+def test_a_phrase_to_type_that_two_entries_share_is_reported(small: Matcher) -> None:
+    entries = [_entry("g.guide", "Hướng dẫn", ("hướng dẫn",), ("hướng dẫn chung", "xem hướng dẫn"),
+                      answer='Xem thêm: gõ "lý lịch tư pháp", gõ "quên passcode" hoặc gõ "gặp người hỗ trợ".')]
+    problems = small.typed_phrase_problems(entries)
+    assert len(problems) == 1 and '"lý lịch tư pháp", which gets clarify' in problems[0]
+
+
+@pytest.mark.parametrize(("typed", "faq_id"), [("VNeID là gì", "vneid.overview"), ("vneid la gi a", "vneid.overview"),
+                                               ("nhập sai mật khẩu vneid", "vneid.password.forgot")])
+def test_short_questions_the_shipped_faq_names_are_answered(matcher: Matcher, typed: str, faq_id: str) -> None:
+    found = matcher.match(typed)
+    assert (found.decision, found.faq_id) == ("answer", faq_id)

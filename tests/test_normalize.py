@@ -27,10 +27,19 @@ def acc(text: str) -> str:
         ("ngu7o7i2 nha6n5 tie6n2", "người nhận tiền"),
         ("vneid quen mk lam sao", "vneid quen mật khẩu lam sao"),
         ("dang ky khai sinh online cho con dc ko", "dang ky khai sinh online cho con được không"),
+        # Unikey lets the hat come after the final consonant, and residents type it that way without one too
+        ("quene mat khau", "quên mat khau"),
+        ("ddang nhapaj vneid", "đang nhập vneid"),
+        ("tiene ddieenj", "tiên điện"),
     ],
 )
 def test_keystrokes_and_abbreviations(raw: str, expected: str) -> None:
     assert acc(raw) == expected
+
+
+@pytest.mark.parametrize("word", ["phone", "online", "none", "zalo", "google", "code", "name"])
+def test_a_late_hat_only_decodes_into_a_real_syllable(word: str) -> None:
+    assert acc(word) == word
 
 
 def test_nfc_and_case() -> None:
