@@ -12,7 +12,7 @@ from bot.store.residents import open_ticket
 from handlers import texts
 from handlers.context import Turn
 from handlers.hours import WorkingHours
-from handlers.messages import Kind
+from handlers.messages import Button, Kind
 from handlers.volunteer import announce, update_group_post
 
 TRANSCRIPT_MESSAGES = 8
@@ -28,7 +28,7 @@ async def request_human(turn: Turn, reason: str) -> None:
     ticket = await open_ticket(turn.session, turn.who)
     if ticket is not None:
         turn.ticket_id = ticket.id
-        turn.say(turn.t(texts.TICKET_WAITING))
+        turn.say(turn.t(texts.TICKET_WAITING), [Button(texts.CANCEL_REQUEST, "cancel")])
         return
     summary = await _recent_transcript(turn)
     now = turn.services.now()
@@ -42,16 +42,17 @@ async def request_human(turn: Turn, reason: str) -> None:
             turn.session.add(ticket)
             await turn.session.flush()
     except IntegrityError:  # the same resident asked twice at once: the other message opened it
-        turn.say(turn.t(texts.TICKET_WAITING))
+        turn.say(turn.t(texts.TICKET_WAITING), [Button(texts.CANCEL_REQUEST, "cancel")])
         return
     turn.ticket_id = ticket.id
     audit.record(turn.session, f"{turn.who.channel}:{turn.who.external_id}", "ticket.open", f"ticket:{ticket.id}",
                  reason=reason)
     hours = working_hours(turn)
+    cancel = [Button(texts.CANCEL_REQUEST, "cancel")]
     if hours.is_open(now):
-        turn.say(turn.t(texts.HANDOFF_IN_HOURS, minutes=turn.services.settings.handoff_reply_minutes))
+        turn.say(turn.t(texts.HANDOFF_IN_HOURS, minutes=turn.services.settings.handoff_reply_minutes), cancel)
     else:
-        turn.say(turn.t(texts.HANDOFF_OUT_OF_HOURS, hours=hours.describe(), back=hours.describe_return(now)))
+        turn.say(turn.t(texts.HANDOFF_OUT_OF_HOURS, hours=hours.describe(), back=hours.describe_return(now)), cancel)
     await announce(turn, ticket)
 
 
@@ -79,9 +80,19 @@ def _clip(text: str, limit: int = LINE_CHARS) -> str:
 
 
 def ticket_erased(turn: Turn, ticket: Ticket) -> None:
-    """The resident erased their data, and the ticket with it: the group post stops offering it, and the volunteer
-    handling it learns that nothing they type reaches anyone now."""
-    update_group_post(turn, ticket, texts.TICKET_POST_ERASED.format(id=ticket.id))
+    """The resident erased their data, and the ticket with it."""
+    _ticket_withdrawn(turn, ticket, texts.TICKET_POST_ERASED, texts.TICKET_ERASED_VOLUNTEER)
+
+
+def ticket_cancelled(turn: Turn, ticket: Ticket) -> None:
+    """The resident no longer needs a person."""
+    _ticket_withdrawn(turn, ticket, texts.TICKET_POST_CANCELLED, texts.TICKET_CANCELLED_VOLUNTEER)
+
+
+def _ticket_withdrawn(turn: Turn, ticket: Ticket, post: str, to_owner: str) -> None:
+    """The group post stops offering the ticket, and the volunteer handling it learns that nothing they type
+    reaches anyone now."""
+    update_group_post(turn, ticket, post.format(id=ticket.id))
     if ticket.owner:
         channel, _, user_id = ticket.owner.partition(":")
-        turn.send_to(channel, user_id, texts.TICKET_ERASED_VOLUNTEER.format(id=ticket.id))
+        turn.send_to(channel, user_id, to_owner.format(id=ticket.id))

@@ -10,7 +10,7 @@ from faq.content import Domain, Entry
 from faq.normalize import plain_words
 from handlers import texts
 from handlers.context import Turn
-from handlers.handoff import request_human, ticket_erased
+from handlers.handoff import request_human, ticket_cancelled, ticket_erased
 from handlers.messages import Button, Kind
 from handlers.router import Router, any_of, command, exactly, kind, payload, says, state
 
@@ -28,7 +28,10 @@ ABOUT_PEOPLE_NOT_ASKING = ("xưng", "xưng là", "giả danh", "mạo danh", "l�
 # thông báo", "nhận thông báo lạ từ ngân hàng", "đăng ký nhận tin nhắn OTP", "thôi nhận tiền mặt à". (Not "Zalo",
 # "tin nhắn" or "điện thoại": "nhận thông báo qua Zalo" asks for the reminders.)
 ABOUT_SOMETHING_ELSE = ("vneid", "otp", "sms", "ngân hàng", "app", "ứng dụng", "tiền", "lạ", "mã")
-PAYLOAD = re.compile(r"^(menu|faq|fb|human|sub|area|erase|rate|claim)(:[\w.:-]*)?$")
+PAYLOAD = re.compile(r"^(menu|faq|fb|human|cancel|sub|area|erase|rate|claim)(:[\w.:-]*)?$")
+# Typed while a request for a person is open: the resident withdraws it.
+CANCEL_PHRASES = ("huỷ yêu cầu", "hủy yêu cầu", "không cần nữa", "không cần hỗ trợ nữa", "thôi không cần",
+                  "huỷ gặp người", "hủy gặp người", "không cần gặp người nữa")
 
 
 def main_menu(turn: Turn) -> list[Button]:
@@ -86,6 +89,24 @@ async def unfollowed(turn: Turn) -> None:
     await store.deactivate(turn.session, turn.who.channel, turn.who.external_id)
 
 
+_says_cancel = says(*CANCEL_PHRASES)
+
+
+@router.on(any_of(payload("cancel"), command("huyyeucau", bare=True),
+                  lambda turn: turn.open_ticket_id is not None and _says_cancel(turn)))
+async def cancel_request(turn: Turn) -> None:
+    """The resident withdraws their request for a person, waiting or already taken."""
+    ticket = await tickets.get(turn.session, turn.open_ticket_id) if turn.open_ticket_id is not None else None
+    turn.set_state("idle")
+    if ticket is None or ticket.status == "closed":
+        turn.say(turn.t(texts.NO_REQUEST), main_menu(turn))
+        return
+    await tickets.cancel(turn.session, ticket, f"{turn.who.channel}:{turn.who.external_id}", turn.services.now())
+    turn.ticket_id = ticket.id
+    turn.say(turn.t(texts.REQUEST_CANCELLED), [Button(texts.HUMAN, "human"), Button(texts.BACK_TO_MENU, "menu")])
+    ticket_cancelled(turn, ticket)
+
+
 @router.on(lambda turn: turn.open_ticket_id is not None, kind(Kind.TEXT, Kind.MEDIA), not_a_command)
 async def with_a_person(turn: Turn) -> None:
     """While a person handles the resident, the bot does not answer over them: it relays."""
@@ -105,7 +126,7 @@ async def with_a_person(turn: Turn) -> None:
         if turn.incoming.kind is Kind.MEDIA:
             turn.say(turn.t(texts.MEDIA.get(turn.incoming.media or "", texts.MEDIA_DEFAULT) + texts.MEDIA_HINT))
         return
-    turn.say(turn.t(texts.TICKET_WAITING))
+    turn.say(turn.t(texts.TICKET_WAITING), [Button(texts.CANCEL_REQUEST, "cancel")])
 
 
 @router.on(any_of(command("start", "menu", "batdau", bare=True), exactly(
@@ -140,10 +161,11 @@ async def browse(turn: Turn) -> None:
         buttons.append(Button(texts.MORE, f"menu:{domain.id}:{page + 1}"))
     else:
         buttons.append(Button(texts.BACK_TO_MENU, "menu"))
-    first = page * TOPICS_PER_PAGE + 1
-    listing = "\n".join(f"{i}. {e.title}" for i, e in enumerate(entries, start=first))
+    # Numbered from 1 on every page, like the buttons: where a typed number presses a button (the console), "1"
+    # must mean the first line shown, and on page two "5" must not name a line while pressing "Xem thêm".
+    listing = "\n".join(f"{i}. {e.title}" for i, e in enumerate(entries, start=1))
     turn.say(turn.t(texts.DOMAIN_PROMPT, title=domain.title) + "\n" + listing, buttons)
-    turn.set_state("choosing", choices=[e.id for e in entries], first=first)
+    turn.set_state("choosing", choices=[e.id for e in entries])
 
 
 @router.on(payload("faq"))
@@ -214,9 +236,9 @@ async def _ask_area(turn: Turn, page: int) -> None:
     buttons = [Button(area, f"area:{index}") for index, area in shown]
     if (page + 1) * AREAS_PER_PAGE < len(areas):
         buttons.append(Button(texts.MORE, f"sub:{page + 1}"))
-    listing = "\n".join(f"{index + 1}. {area}" for index, area in shown)
+    listing = "\n".join(f"{number}. {area}" for number, (_, area) in enumerate(shown, start=1))  # as in browse
     turn.say(turn.t(texts.SUBSCRIBE_PROMPT) + "\n" + listing, buttons)
-    turn.set_state("choosing_area")
+    turn.set_state("choosing_area", shown=[index for index, _ in shown])
 
 
 @router.on(payload("area"))
@@ -234,9 +256,11 @@ async def subscribe_typed_area(turn: Turn) -> None:
     """A resident may type the number from the list or the area's name instead of pressing a button."""
     typed = turn.text.strip()
     areas = turn.services.settings.areas
+    shown = [i for i in turn.data.get("shown", []) if isinstance(i, int) and 0 <= i < len(areas)]
     chosen = None
-    if typed.isdigit() and 1 <= int(typed) <= len(areas):
-        chosen = areas[int(typed) - 1]
+    number = typed_number(turn)
+    if number is not None and 1 <= number <= len(shown):
+        chosen = areas[shown[number - 1]]
     else:
         chosen = next((a for a in areas if plain_words(a) == plain_words(typed)), None)
     if chosen is None:  # not an area: a question, thanks… the routes after this one take it
@@ -353,7 +377,7 @@ def typed_number(turn: Turn) -> int | None:
 async def choose_by_number(turn: Turn) -> None:
     """The resident typed the number of a topic in the list we last showed (a clarify step or a domain page)."""
     choices = list(turn.data.get("choices", []))
-    index = (typed_number(turn) or 0) - int(turn.data.get("first", 1))
+    index = (typed_number(turn) or 0) - 1
     entry = turn.services.content.by_id.get(choices[index]) if 0 <= index < len(choices) else None
     if entry is None:
         turn.set_state("idle")

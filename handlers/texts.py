@@ -50,16 +50,23 @@ SOURCE_LINE = "Nguồn: {title} (kiểm tra {checked})."
 HANDOFF_IN_HOURS = (
     "Tôi đã chuyển câu hỏi cho Tổ công nghệ số cộng đồng. Một tình nguyện viên sẽ trả lời {term} "
     "trong khoảng {minutes} phút, ngay tại cuộc trò chuyện này.\n"
-    "Trong lúc chờ, {term} cứ nhắn thêm nếu cần, tin nhắn sẽ được chuyển đến tình nguyện viên."
+    "Trong lúc chờ, {term} cứ nhắn thêm nếu cần, tin nhắn sẽ được chuyển đến tình nguyện viên. "
+    "Không cần nữa thì {term} bấm \"Huỷ yêu cầu\"."
 )
 HANDOFF_OUT_OF_HOURS = (
     "Tôi đã lưu câu hỏi và chuyển cho Tổ công nghệ số cộng đồng. Bây giờ là ngoài giờ trực "
-    "({hours}), nên tình nguyện viên sẽ trả lời {term} {back}, ngay tại cuộc trò chuyện này."
+    "({hours}), nên tình nguyện viên sẽ trả lời {term} {back}, ngay tại cuộc trò chuyện này. "
+    "Không cần nữa thì {term} bấm \"Huỷ yêu cầu\"."
 )
 TICKET_WAITING = (
     "Câu hỏi của {term} đang chờ tình nguyện viên trả lời. Tin nhắn này đã được lưu và sẽ được chuyển đến "
     "tình nguyện viên."
 )
+CANCEL_REQUEST = "Huỷ yêu cầu"
+REQUEST_CANCELLED = (
+    "Dạ, tôi đã huỷ yêu cầu gặp người hỗ trợ. Khi cần, {term} cứ gõ câu hỏi hoặc bấm \"Gặp người hỗ trợ\"."
+)
+NO_REQUEST = "{Term} không có yêu cầu nào đang chờ người hỗ trợ. {Term} muốn hỏi về việc gì?"
 
 SUBSCRIBE_PROMPT = "{Term} ở thôn/tổ dân phố nào? Chọn để nhận thông báo của {commune} cho nơi mình ở:"
 SUBSCRIBED = (
@@ -133,6 +140,10 @@ TICKET_POST_AGAIN = "🔔 Nhắc lại: phiếu #{id} vẫn chưa có ai nhận 
 TICKET_POST_CLAIMED = "**Phiếu #{id}** · {channel} · {reason}\nĐã được {owner} nhận lúc {time}."
 TICKET_POST_CLOSED = "**Phiếu #{id}** · đã xong ({owner})."
 TICKET_POST_ERASED = "**Phiếu #{id}** · đã đóng: người dân đã xoá dữ liệu của mình."
+TICKET_POST_CANCELLED = "**Phiếu #{id}** · đã đóng: người dân báo không cần hỗ trợ nữa."
+TICKET_CANCELLED_VOLUNTEER = (
+    "Phiếu #{id} đã đóng: người dân báo không cần hỗ trợ nữa, tin anh/chị gõ không còn được chuyển đi."
+)
 TICKET_ERASED_VOLUNTEER = "Phiếu #{id} đã đóng: người dân đã xoá dữ liệu của mình, tin anh/chị gõ không còn được chuyển đi."
 CLAIMED_YOU = (
     "Anh/chị đã nhận phiếu #{id}. Tin anh/chị gõ ở đây sẽ được chuyển đến người dân.\n"

@@ -153,14 +153,15 @@ async def test_typing_the_number_of_a_listed_topic_chooses_it(bot: Bot) -> None:
     second = by_id[first_page.buttons[1].payload.partition(":")[2]]
     replies = await bot.say("2")
     assert replies[0].text.startswith(f"**{second.title}**") and "Nguồn:" in replies[0].text
-    # on the next page the numbers go on from where the first stopped: topic 6 is the second button there
+    # every page is numbered from 1, like its buttons: "2" on page two is the second button there
     second_page = (await bot.press(first_page.buttons[-1].payload))[0]
-    sixth = by_id[second_page.buttons[1].payload.partition(":")[2]]
-    assert f"6. {sixth.title}" in second_page.text
-    assert (await bot.say("số 6"))[0].text.startswith(f"**{sixth.title}**")
+    second_there = by_id[second_page.buttons[1].payload.partition(":")[2]]
+    assert f"\n1. " in second_page.text and f"\n2. {second_there.title}" in second_page.text
+    assert "\n5. " not in second_page.text
+    assert (await bot.say("số 2"))[0].text.startswith(f"**{second_there.title}**")
     # a number that is not on the list is read as a question
     await bot.press("menu:vneid")
-    await bot.say("9")
+    await bot.say("6")
     async with bot.runtime.sessions() as session:
         decision = await session.scalar(select(Message.decision).where(Message.direction == "in")
                                         .order_by(Message.id.desc()).limit(1))
@@ -242,6 +243,11 @@ async def test_subscribe_by_area_then_unsubscribe(bot: Bot) -> None:
     assert payloads(replies[0])[4] == "sub:1"
     replies = await bot.press("sub:1")
     assert payloads(replies[0]) == ["area:4"]
+    fifth = bot.runtime.settings.areas[4]
+    assert f"\n1. {fifth}" in replies[0].text  # numbered like its one button
+    await bot.say("1")
+    assert await bot.count(Subscription, Subscription.area == fifth) == 1
+    await bot.say("/huy")
     replies = await bot.press("area:1")
     assert "Thôn Tây" in replies[0].text and "/huy" in replies[0].text
     assert await bot.count(Subscription, Subscription.area == "Thôn Tây") == 1

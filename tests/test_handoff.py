@@ -58,6 +58,10 @@ class World:
             "telegram", user, kind, text=text, display_name=name, chat_id=GROUP if group else None,
             received_at=self.clock[0])))
 
+    @staticmethod
+    def to_resident(replies: list[Outgoing], user: str = "z1") -> list[Outgoing]:
+        return [m for m in replies if (m.channel, m.user_id) == ("zalo", user)]
+
     async def ticket(self) -> Ticket:
         async with self.runtime.sessions() as session:
             return (await session.scalars(select(Ticket).order_by(Ticket.id.desc()))).first()  # type: ignore[return-value]
@@ -221,6 +225,47 @@ async def test_the_volunteer_of_a_resident_who_erases_their_data_is_told(world: 
     assert "người dân đã xoá dữ liệu" in world.telegram.to("v1")[-1].text
     async with world.runtime.sessions() as session:
         assert (await session.scalars(select(Ticket))).first() is None
+
+
+async def test_a_resident_can_withdraw_a_waiting_request_with_its_button(world: World) -> None:
+    [handoff] = world.to_resident(await world.resident("gặp người hỗ trợ"))
+    assert [b.payload for b in handoff.buttons] == ["cancel"]
+    [reply] = world.to_resident(await world.resident("cancel", kind=Kind.BUTTON))
+    assert "đã huỷ yêu cầu" in reply.text and [b.payload for b in reply.buttons] == ["human", "menu"]
+    ticket = await world.ticket()
+    assert ticket.status == "closed" and ticket.closed_at is not None
+    post = world.telegram.to(GROUP)[-1]
+    assert post.edit_message_id is not None and "không cần hỗ trợ nữa" in post.text and not post.buttons
+    async with world.runtime.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert actions[-1] == "ticket.cancel"
+    # the bot answers again, and a new request opens a new ticket
+    assert "đang chờ" not in (await world.resident("quên mật khẩu vneid"))[0].text
+    await world.resident("gặp người hỗ trợ")
+    assert (await world.ticket()).id == 2
+    await world.volunteer("claim:1", group=True)
+    assert world.telegram.to("v1")[-1].text == "Phiếu #1 không còn mở."
+
+
+@pytest.mark.parametrize("typed", ["huỷ yêu cầu", "thôi không cần nữa cháu ơi", "khong can nua"])
+async def test_a_resident_can_withdraw_a_claimed_request_in_words(world: World, typed: str) -> None:
+    await world.resident("gặp người hỗ trợ")
+    await world.volunteer("claim:1", group=True)
+    relayed = len(world.telegram.to("v1"))
+    [reply] = world.to_resident(await world.resident(typed))
+    assert "đã huỷ yêu cầu" in reply.text
+    assert (await world.ticket()).status == "closed"
+    to_volunteer = world.telegram.to("v1")[relayed:]
+    assert len(to_volunteer) == 1 and "không cần hỗ trợ nữa" in to_volunteer[0].text  # told, not relayed
+    await world.volunteer("bác thử lại nhé")  # nothing of theirs reaches the resident now
+    assert not any("bác thử lại" in m.text for m in world.zalo.to("z1"))
+
+
+async def test_withdrawing_without_a_request_is_answered_kindly(world: World) -> None:
+    [reply] = await world.resident("cancel", kind=Kind.BUTTON)
+    assert "không có yêu cầu nào" in reply.text and reply.buttons
+    # without an open request the words are an ordinary message, not a withdrawal
+    assert "không có yêu cầu nào" not in (await world.resident("không cần nữa"))[0].text
 
 
 async def test_asking_twice_keeps_one_ticket(world: World) -> None:

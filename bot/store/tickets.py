@@ -68,6 +68,14 @@ async def close(session: AsyncSession, ticket: Ticket, actor: str, at: datetime)
     audit.record(session, actor, "ticket.close", f"ticket:{ticket.id}")
 
 
+async def cancel(session: AsyncSession, ticket: Ticket, resident: str, at: datetime) -> None:
+    """The resident no longer needs a person. Closed like a finished ticket (one open ticket per resident holds),
+    audited as a cancellation."""
+    ticket.status = "closed"
+    ticket.closed_at = at
+    audit.record(session, resident, "ticket.cancel", f"ticket:{ticket.id}")
+
+
 async def give_back(session: AsyncSession, ticket: Ticket, actor: str, at: datetime) -> None:
     ticket.status = "waiting"
     ticket.owner = None
