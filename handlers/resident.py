@@ -315,6 +315,9 @@ YES = ("có", "ok", "oke", "okie", "oki", "đồng ý", "vâng", "dạ", "dạ c
 NO = ("không", "ko", "k", "kg", "khg", "chưa", "chưa được", "không được", "vẫn không được", "vẫn chưa được",
       "không ạ", "chưa ạ", "no", "không giúp được", "chưa giúp được", "ko dc", "k dc", "ko đc", "k đc", "chưa dc",
       "chưa đc", "vẫn ko dc", "vẫn k dc")
+# Emoji sent alone: a thumbs up or a heart after an answer is the 👍 not pressed; a sad face, the 👎.
+LIKED = frozenset("👍👌🙏❤♥😊🥰😍💯✅🆗👏")
+DISLIKED = frozenset("👎😞😢😭☹😔")
 THANKS = ("cảm ơn", "cảm ơn ạ", "cảm ơn nhiều", "cảm ơn bạn", "cảm ơn em", "cảm ơn cháu", "cảm ơn trợ lý", "thanks",
           "thank you", "tks", "thank", "cảm ơn nhé", "ok cảm ơn", "ok cảm ơn ạ", "được rồi cảm ơn")
 
@@ -342,6 +345,26 @@ async def thanked(turn: Turn) -> None:
         await _feedback(turn, faq_id, helpful=True, reply=texts.YOU_ARE_WELCOME)
     else:
         turn.say(turn.t(texts.YOU_ARE_WELCOME))
+
+
+def _emoji_only(turn: Turn, faces: frozenset[str]) -> bool:
+    """Only emoji (and their joiners and variation selectors), at least one of them from `faces`."""
+    text = turn.text.strip() if turn.incoming.kind is Kind.TEXT else ""
+    return bool(text) and not turn.words and any(ch in faces for ch in text)
+
+
+@router.on(lambda turn: _emoji_only(turn, LIKED))
+async def liked(turn: Turn) -> None:
+    faq_id = _answered_faq(turn)
+    if faq_id is not None:
+        await _feedback(turn, faq_id, helpful=True, reply=texts.YOU_ARE_WELCOME)
+    else:
+        turn.say(turn.t(texts.YOU_ARE_WELCOME))
+
+
+@router.on(lambda turn: _emoji_only(turn, DISLIKED), lambda turn: _answered_faq(turn) is not None)
+async def disliked(turn: Turn) -> None:
+    await _feedback(turn, _answered_faq(turn) or "", helpful=False)
 
 
 @router.on(state("offered_human"), exactly(*YES))
@@ -414,6 +437,10 @@ async def ask(turn: Turn) -> None:
     question = turn.text.strip()[:MAX_QUESTION_CHARS]
     if not question:
         turn.say(turn.t(texts.EMPTY))
+        return
+    if not any(ch.isalpha() for ch in question):  # emoji, a number, a masked secret: nothing to look up
+        turn.say(turn.t(texts.NO_WORDS), main_menu(turn))
+        turn.set_state("idle")
         return
     result = turn.services.matcher.match(question)
     turn.faq_id, turn.decision, turn.score = result.faq_id, result.decision, result.score

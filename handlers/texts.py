@@ -127,6 +127,10 @@ ERROR = (
     "Xin lỗi, trợ lý đang gặp trục trặc. {Term} vui lòng thử lại sau ít phút hoặc gõ 'gặp người hỗ trợ'."
 )
 EMPTY = "{Term} gõ câu hỏi giúp tôi nhé, ví dụ: \"cách lấy lại mật khẩu VNeID\"."
+NO_WORDS = (
+    "Tôi chỉ hiểu được câu hỏi bằng chữ. {Term} gõ câu hỏi giúp tôi, ví dụ: \"quên mật khẩu VNeID\", "
+    "hoặc chọn một mục dưới đây:"
+)
 TOO_LONG = "Tin nhắn hơi dài, tôi chỉ đọc {limit} ký tự đầu. {Term} có thể hỏi ngắn gọn hơn được không?"
 
 # ---- volunteers ------------------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ async def test_typing_the_number_of_a_listed_topic_chooses_it(bot: Bot) -> None:
     # every page is numbered from 1, like its buttons: "2" on page two is the second button there
     second_page = (await bot.press(first_page.buttons[-1].payload))[0]
     second_there = by_id[second_page.buttons[1].payload.partition(":")[2]]
-    assert f"\n1. " in second_page.text and f"\n2. {second_there.title}" in second_page.text
+    assert "\n1. " in second_page.text and f"\n2. {second_there.title}" in second_page.text
     assert "\n5. " not in second_page.text
     assert (await bot.say("số 2"))[0].text.startswith(f"**{second_there.title}**")
     # a number that is not on the list is read as a question
@@ -186,6 +186,27 @@ async def test_phones_capitalising_the_first_letter_change_nothing(bot: Bot) -> 
     await bot.say("đăng ký nhận tin")
     assert "không có gì" in (await bot.say("Cảm ơn"))[0].text  # not an area: heard as what it is
     assert await bot.count(Subscription, Subscription.area == "Thôn Tây") == 1
+
+
+async def test_an_emoji_after_an_answer_is_the_vote_not_pressed(bot: Bot) -> None:
+    question = "quen mat khau vneid thi lay lai the nao"
+    await bot.say(question)
+    assert "không có gì" in (await bot.say("👍👍"))[0].text
+    await bot.say(question)
+    assert "chưa giúp được" in (await bot.say("😢"))[0].text  # and the offer of a person follows
+    async with bot.runtime.sessions() as session:
+        votes = list(await session.scalars(select(Feedback.helpful).order_by(Feedback.id)))
+    assert votes == [True, False]
+
+
+@pytest.mark.parametrize("typed", ["😀", "❤️", "😢", "5", "0912 345 678", "..."])
+async def test_a_message_without_words_gets_the_menu_not_a_handoff(bot: Bot, typed: str) -> None:
+    [reply] = await bot.say(typed)
+    assert "bằng chữ" in reply.text or "không có gì" in reply.text
+    if "bằng chữ" in reply.text:
+        assert [b.payload for b in reply.buttons][:1] == ["menu:vneid"]
+    assert "Tổ công nghệ số cộng đồng không?" not in reply.text  # no "shall I find a person" for a smiley
+    assert await bot.count(Feedback) == 0 and await bot.count(Ticket) == 0
 
 
 async def test_the_feedback_question_can_be_answered_in_words(bot: Bot) -> None:
