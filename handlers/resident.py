@@ -30,8 +30,11 @@ ABOUT_PEOPLE_NOT_ASKING = ("xưng", "xưng là", "giả danh", "mạo danh", "l�
 ABOUT_SOMETHING_ELSE = ("vneid", "otp", "sms", "ngân hàng", "app", "ứng dụng", "tiền", "lạ", "mã")
 PAYLOAD = re.compile(r"^(menu|faq|fb|human|cancel|sub|area|erase|rate|claim)(:[\w.:-]*)?$")
 # Typed while a request for a person is open: the resident withdraws it.
-CANCEL_PHRASES = ("huỷ yêu cầu", "hủy yêu cầu", "không cần nữa", "không cần hỗ trợ nữa", "thôi không cần",
+CANCEL_PHRASES = ("huỷ yêu cầu", "hủy yêu cầu", "không cần nữa", "ko cần nữa", "k cần nữa", "không cần đâu",
+                  "không cần hỗ trợ nữa", "thôi không cần", "thôi ko cần", "thôi khỏi", "khỏi cần", "tự làm được rồi",
                   "huỷ gặp người", "hủy gặp người", "không cần gặp người nữa")
+# ... unless it asks something: "sổ hộ khẩu giờ không cần nữa à", "hủy yêu cầu chuyển tiền được không".
+ASKING = ("à", "hả", "chứ", "sao", "được không", "được ko", "dc ko", "đc ko", "phải không", "mang", "chuyển")
 
 
 def main_menu(turn: Turn) -> list[Button]:
@@ -89,7 +92,7 @@ async def unfollowed(turn: Turn) -> None:
     await store.deactivate(turn.session, turn.who.channel, turn.who.external_id)
 
 
-_says_cancel = says(*CANCEL_PHRASES)
+_says_cancel = says(*CANCEL_PHRASES, max_words=7, unless=ASKING)
 
 
 @router.on(any_of(payload("cancel"), command("huyyeucau", bare=True),
@@ -154,7 +157,10 @@ async def browse(turn: Turn) -> None:
     if domain is None:
         turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))
         return
-    page = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+    await _browse(turn, domain, int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0)
+
+
+async def _browse(turn: Turn, domain: Domain, page: int) -> None:
     entries = domain.entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
     buttons = [Button(entry.short, f"faq:{entry.id}") for entry in entries]
     if (page + 1) * TOPICS_PER_PAGE < len(domain.entries):
@@ -317,9 +323,12 @@ NO = ("không", "ko", "k", "kg", "khg", "chưa", "chưa được", "không đư�
       "chưa đc", "vẫn ko dc", "vẫn k dc")
 # Emoji sent alone: a thumbs up or a heart after an answer is the 👍 not pressed; a sad face, the 👎.
 LIKED = frozenset("👍👌🙏❤♥😊🥰😍💯✅🆗👏")
-DISLIKED = frozenset("👎😞😢😭☹😔")
+DISLIKED = frozenset("👎😞😢😭☹😔🥲")
+# Said out of the blue, a "dạ", "ok" or "vâng" acknowledges; it answers no question of ours.
+ACKS = ("hay quá", "tốt quá", "ok rồi", "biết rồi", "hiểu rồi")
 THANKS = ("cảm ơn", "cảm ơn ạ", "cảm ơn nhiều", "cảm ơn bạn", "cảm ơn em", "cảm ơn cháu", "cảm ơn trợ lý", "thanks",
-          "thank you", "tks", "thank", "cảm ơn nhé", "ok cảm ơn", "ok cảm ơn ạ", "được rồi cảm ơn")
+          "thank you", "tks", "thank", "cảm ơn nhé", "ok cảm ơn", "ok cảm ơn ạ", "được rồi cảm ơn", "đc rồi cảm ơn",
+          "dc rồi cảm ơn", "vâng cảm ơn", "dạ cảm ơn", "cám ơn", "cám ơn nhiều")
 
 
 def _answered_faq(turn: Turn) -> str | None:
@@ -359,7 +368,7 @@ async def liked(turn: Turn) -> None:
     if faq_id is not None:
         await _feedback(turn, faq_id, helpful=True, reply=texts.YOU_ARE_WELCOME)
     else:
-        turn.say(turn.t(texts.YOU_ARE_WELCOME))
+        acknowledge(turn)
 
 
 @router.on(lambda turn: _emoji_only(turn, DISLIKED), lambda turn: _answered_faq(turn) is not None)
@@ -388,6 +397,40 @@ async def erase_typed_yes(turn: Turn) -> None:
 @router.on(state("confirm_erase"), exactly(*NO, "không xoá", "thôi", "thôi không xoá", texts.ERASE_NO))
 async def erase_typed_no(turn: Turn) -> None:
     _keep_data(turn)
+
+
+@router.on(exactly(*YES, *ACKS))
+async def acknowledged(turn: Turn) -> None:
+    """"Dạ", "ok", "vâng" with no question of ours open: acknowledged, and the menu offered."""
+    acknowledge(turn)
+
+
+def acknowledge(turn: Turn) -> None:
+    turn.say(turn.t(texts.ACKNOWLEDGED), main_menu(turn))
+    turn.set_state("idle")
+
+
+# The menu's own labels, typed instead of pressed.
+@router.on(lambda turn: _typed_domain(turn) is not None)
+async def typed_domain(turn: Turn) -> None:
+    domain = _typed_domain(turn)
+    if domain is not None:
+        await _browse(turn, domain, 0)
+
+
+@router.on(exactly(texts.BACK_TO_MENU, "menu chính", "về menu", "xem menu", texts.MORE))
+async def typed_menu(turn: Turn) -> None:
+    turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))
+    turn.set_state("idle")
+
+
+def _typed_domain(turn: Turn) -> Domain | None:
+    if turn.incoming.kind is not Kind.TEXT or turn.words.count(" ") > 4:
+        return None
+    for domain in turn.services.content.domains:
+        if turn.words in (plain_words(domain.title), plain_words(texts.MENU_LABELS.get(domain.id, domain.title))):
+            return domain
+    return None
 
 
 def typed_number(turn: Turn) -> int | None:

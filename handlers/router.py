@@ -100,10 +100,27 @@ def _any_words(phrases: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("(?:^| )(?:" + "|".join(re.escape(plain_words(p)) for p in phrases) + ")(?: |$)")
 
 
+# Said after a short reply without changing it: "vâng ạ", "cảm ơn cháu", "ok nhé" (compared without diacritics).
+TRAILING_POLITE = frozenset({"a", "ah", "ak", "nhe", "nha", "oi", "chau", "em", "con", "ad"})
+
+
 def exactly(*phrases: str) -> Filter:
-    """The whole message is one of `phrases` (without diacritics and punctuation)."""
+    """The whole message is one of `phrases` (without diacritics and punctuation), give or take a polite word
+    at its end ("vâng ạ", "cảm ơn cháu")."""
     folded = {plain_words(p) for p in phrases}
-    return lambda turn: turn.incoming.kind is Kind.TEXT and turn.words in folded
+
+    def check(turn: Turn) -> bool:
+        if turn.incoming.kind is not Kind.TEXT:
+            return False
+        words = turn.words
+        while words not in folded and " " in words:
+            rest, _, last = words.rpartition(" ")
+            if last not in TRAILING_POLITE:
+                return False
+            words = rest
+        return words in folded
+
+    return check
 
 
 def any_of(*filters: Filter) -> Filter:

@@ -33,6 +33,7 @@ HUMAN = "Gặp người hỗ trợ"
 FEEDBACK_QUESTION = "Thông tin này có giúp được {term} không?"
 FEEDBACK_THANKS = "Cảm ơn {term} đã cho biết!"
 YOU_ARE_WELCOME = "Dạ, không có gì ạ. Khi cần, {term} cứ nhắn cho tôi."
+ACKNOWLEDGED = "Dạ. {Term} cần hỏi gì cứ gõ, hoặc chọn một mục dưới đây:"
 OFFER_DECLINED = "Dạ vâng. {Term} cứ gõ câu hỏi khác, hoặc gõ \"gặp người hỗ trợ\" khi cần."
 FEEDBACK_SORRY = (
     "Xin lỗi vì câu trả lời chưa giúp được {term}. {Term} có muốn nói chuyện với tình nguyện viên "
@@ -48,19 +49,18 @@ NOT_SURE = (
 SOURCE_LINE = "Nguồn: {title} (kiểm tra {checked})."
 
 HANDOFF_IN_HOURS = (
-    "Tôi đã chuyển câu hỏi cho Tổ công nghệ số cộng đồng. Một tình nguyện viên sẽ trả lời {term} "
+    "Tôi đã báo Tổ công nghệ số cộng đồng. Một tình nguyện viên sẽ trả lời {term} "
     "trong khoảng {minutes} phút, ngay tại cuộc trò chuyện này.\n"
     "Trong lúc chờ, {term} cứ nhắn thêm nếu cần, tin nhắn sẽ được chuyển đến tình nguyện viên. "
     "Không cần nữa thì {term} bấm \"Huỷ yêu cầu\"."
 )
 HANDOFF_OUT_OF_HOURS = (
-    "Tôi đã lưu câu hỏi và chuyển cho Tổ công nghệ số cộng đồng. Bây giờ là ngoài giờ trực "
+    "Tôi đã báo Tổ công nghệ số cộng đồng. Bây giờ là ngoài giờ trực "
     "({hours}), nên tình nguyện viên sẽ trả lời {term} {back}, ngay tại cuộc trò chuyện này. "
     "Không cần nữa thì {term} bấm \"Huỷ yêu cầu\"."
 )
 TICKET_WAITING = (
-    "Câu hỏi của {term} đang chờ tình nguyện viên trả lời. Tin nhắn này đã được lưu và sẽ được chuyển đến "
-    "tình nguyện viên."
+    "Câu hỏi của {term} đang chờ tình nguyện viên trả lời. Tôi sẽ chuyển tin nhắn này đến tình nguyện viên."
 )
 CANCEL_REQUEST = "Huỷ yêu cầu"
 REQUEST_CANCELLED = (

@@ -202,11 +202,35 @@ async def test_an_emoji_after_an_answer_is_the_vote_not_pressed(bot: Bot) -> Non
 @pytest.mark.parametrize("typed", ["😀", "❤️", "😢", "5", "0912 345 678", "..."])
 async def test_a_message_without_words_gets_the_menu_not_a_handoff(bot: Bot, typed: str) -> None:
     [reply] = await bot.say(typed)
-    assert "bằng chữ" in reply.text or "không có gì" in reply.text
-    if "bằng chữ" in reply.text:
-        assert [b.payload for b in reply.buttons][:1] == ["menu:vneid"]
+    assert "bằng chữ" in reply.text or reply.text.startswith("Dạ.")  # a heart out of the blue: acknowledged
+    assert [b.payload for b in reply.buttons][:1] == ["menu:vneid"]
     assert "Tổ công nghệ số cộng đồng không?" not in reply.text  # no "shall I find a person" for a smiley
     assert await bot.count(Feedback) == 0 and await bot.count(Ticket) == 0
+
+
+@pytest.mark.parametrize("typed", ["dạ", "vâng ạ", "ok", "hay quá"])
+async def test_an_acknowledgement_out_of_the_blue_gets_the_menu_and_opens_nothing(bot: Bot, typed: str) -> None:
+    [reply] = await bot.say(typed)
+    assert reply.text.startswith("Dạ.") and [b.payload for b in reply.buttons][-1] == "human"
+    await bot.say("vâng")  # a second "yes" accepts no offer: none was made
+    assert await bot.count(Ticket) == 0 and await bot.count(Feedback) == 0
+
+
+async def test_polite_words_after_a_short_reply_do_not_hide_it(bot: Bot) -> None:
+    await bot.say("quen mat khau vneid thi lay lai the nao")
+    assert "Cảm ơn" in (await bot.say("vang a"))[0].text
+    assert "không có gì" in (await bot.say("cam on nhieu a"))[0].text
+    assert await bot.count(Feedback, Feedback.helpful.is_(True)) == 1
+
+
+@pytest.mark.parametrize(("typed", "domain"), [("VNeID", "vneid"), ("dich vu cong", "dvc"),
+                                               ("Kỹ năng số", "digital-skills")])
+async def test_a_menu_label_typed_opens_that_menu(bot: Bot, typed: str, domain: str) -> None:
+    [reply] = await bot.say(typed)
+    assert all(b.payload.startswith(("faq:", f"menu:{domain}")) for b in reply.buttons)
+    assert reply.buttons[0].payload.partition(":")[2] in {e.id for e in bot.runtime.knowledge.content.by_id.values()
+                                                          if e.domain == domain}
+    assert (await bot.say("về menu chính"))[0].buttons[0].payload == "menu:vneid"
 
 
 async def test_the_feedback_question_can_be_answered_in_words(bot: Bot) -> None:

@@ -247,7 +247,8 @@ async def test_a_resident_can_withdraw_a_waiting_request_with_its_button(world: 
     assert world.telegram.to("v1")[-1].text == "Phiếu #1 không còn mở."
 
 
-@pytest.mark.parametrize("typed", ["huỷ yêu cầu", "thôi không cần nữa cháu ơi", "khong can nua"])
+@pytest.mark.parametrize("typed", ["huỷ yêu cầu", "thôi không cần nữa cháu ơi", "khong can nua", "ko cần nữa",
+                                   "thôi khỏi"])
 async def test_a_resident_can_withdraw_a_claimed_request_in_words(world: World, typed: str) -> None:
     await world.resident("gặp người hỗ trợ")
     await world.volunteer("claim:1", group=True)
@@ -259,6 +260,15 @@ async def test_a_resident_can_withdraw_a_claimed_request_in_words(world: World, 
     assert len(to_volunteer) == 1 and "không cần hỗ trợ nữa" in to_volunteer[0].text  # told, not relayed
     await world.volunteer("bác thử lại nhé")  # nothing of theirs reaches the resident now
     assert not any("bác thử lại" in m.text for m in world.zalo.to("z1"))
+
+
+@pytest.mark.parametrize("asked", ["sổ hộ khẩu giờ không cần nữa à", "hủy yêu cầu chuyển tiền được không"])
+async def test_a_question_that_uses_the_words_does_not_withdraw(world: World, asked: str) -> None:
+    await world.resident("gặp người hỗ trợ")
+    await world.volunteer("claim:1", group=True)
+    await world.resident(asked)
+    assert (await world.ticket()).status == "claimed"
+    assert world.telegram.to("v1")[-1].text.endswith(asked)  # relayed to the volunteer, not lost
 
 
 async def test_withdrawing_without_a_request_is_answered_kindly(world: World) -> None:
