@@ -63,9 +63,9 @@ def render_answer(turn: Turn, entry: Entry) -> str:
 
 def answer(turn: Turn, entry: Entry) -> None:
     turn.faq_id = turn.faq_id or entry.id
-    turn.say(render_answer(turn, entry))
+    # One message: the question and its buttons sit right under the answer they are about.
     turn.say(
-        turn.t(texts.FEEDBACK_QUESTION),
+        render_answer(turn, entry) + "\n\n" + turn.t(texts.FEEDBACK_QUESTION),
         [Button("👍 Có", f"fb:{entry.id}:1"), Button("👎 Chưa", f"fb:{entry.id}:0")],
         row_size=2,
     )
