@@ -19,7 +19,7 @@ _ID12 = re.compile(r"(?<!\d)(?<!\d[ .-])(\d(?:[ .-]?\d){11})(?![ .-]?\d)")
 _CARD = re.compile(r"(?<![\d])(\d{4}(?:[ -]?\d{4}){2}[ -]?\d{1,7}|\d{13,19})(?![\d])")
 # OTP: a 4–8 digit code (its digits maybe spaced: "123 456") near the word that names it, or right after "mã"
 # ("công an xin mã 8899").
-_CODE = r"(\d(?: ?\d){3,7})(?! ?\d)"
+_CODE = r"(\d(?:[ .-]?\d){3,7})(?![ .-]?\d)"  # "482913", "482 913", "4829-13"
 _OTP = re.compile(r"((?:otp|ma xac (?:nhan|thuc)|ma kich hoat|ma so|passcode|ma pin|pin)\D{0,15}?)" + _CODE)
 _BARE_CODE = re.compile(r"\b(ma\s+)" + _CODE)
 # A password announced as such: "mật khẩu là Abc@123", "mk: hoa1975", or a value with a digit: "pass hoa1975".

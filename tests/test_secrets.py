@@ -30,6 +30,9 @@ from faq.secrets import mask_secrets
         ("can cuoc 001 085 012 345", "id_number", "001 085 012 345"),
         ("ma otp 123 456 ngan hang gui", "otp", "123 456"),
         ("cong an goi xin ma 8899 toi da doc cho ho roi", "otp", "8899"),
+        # split by a dash or a dot: no part of it may stay readable
+        ("otp 4829-13", "otp", "13"),
+        ("mã xác nhận 4829.13 của ngân hàng", "otp", "13"),
     ],
 )
 def test_secrets_are_masked(text: str, kind: str, hidden: str) -> None:
