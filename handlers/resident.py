@@ -21,9 +21,10 @@ TOPICS_PER_PAGE = 4  # Zalo shows at most 5 buttons: four topics and "Xem thêm"
 AREAS_PER_PAGE = 4
 MAX_QUESTION_CHARS = 1000
 # Words that turn a phrase of ours into part of a question for the FAQ. "Người gọi xưng là nhân viên hỗ trợ ngân
-# hàng" reports a scam; "có cần gặp cán bộ không", "tình nguyện viên có thu tiền không" ask about people, not for one.
+# hàng" reports a scam; "có cần gặp cán bộ không", "tình nguyện viên có thu tiền không", "… có làm giúp không" ask
+# about people, not for one.
 ABOUT_PEOPLE_NOT_ASKING = ("xưng", "xưng là", "giả danh", "mạo danh", "lừa", "lừa đảo", "có cần", "thu tiền",
-                           "có phải")
+                           "có phải", "có làm", "có giúp", "có đến")
 # The reminder phrases also describe problems with apps and banks: "không nhận thông báo OTP", "vneid không nhận
 # thông báo", "nhận thông báo lạ từ ngân hàng", "đăng ký nhận tin nhắn OTP", "thôi nhận tiền mặt à". (Not "Zalo",
 # "tin nhắn" or "điện thoại": "nhận thông báo qua Zalo" asks for the reminders.)

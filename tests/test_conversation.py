@@ -336,7 +336,7 @@ async def test_a_question_using_the_subscribe_phrase_is_not_a_subscription(bot: 
 
 @pytest.mark.parametrize("question", [
     "nguoi goi xung la nhan vien ho tro ngan hang", "tinh nguyen vien co thu tien khong",
-    "co can gap can bo cong an de lam muc 2 khong",
+    "co can gap can bo cong an de lam muc 2 khong", "tình nguyện viên có làm giúp không",
 ])
 async def test_a_question_about_people_is_answered_not_handed_over(bot: Bot, question: str) -> None:
     await bot.say(question)
