@@ -53,6 +53,9 @@ class Pipeline:
         self.services = Services(runtime.settings, runtime.knowledge, lambda: runtime.now())
         # Outcomes of journalled replies; a service of its own (started by the assembly) writes them in batches.
         self.delivery_log = journal.DeliveryLog(runtime)
+        # Per user, the delivery of the latest kept turn: a user's next turn may be handled while the replies of the
+        # one before are still being sent (a long 429), and its replies wait for them.
+        self._sending_for: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender
@@ -76,13 +79,30 @@ class Pipeline:
             log.exception("handling failed", extra={"channel": incoming.channel, "kind": incoming.kind.value})
             metrics.updates.labels(incoming.channel, "error").inc()
             apology = Outgoing(incoming.channel, incoming.user_id, self._apology())
-            await self.deliver([apology])
+            await self._deliver_after_earlier_turns(incoming, [apology])
             return [apology]
         _resolve(kept)  # committed, its replies journalled: from here a crash delays them, never loses them
         metrics.updates.labels(incoming.channel, "handled").inc()
-        await self.deliver(replies, journalled)
+        await self._deliver_after_earlier_turns(incoming, replies, journalled)
         metrics.handle_seconds.labels(incoming.channel).observe(time.perf_counter() - started)
         return replies
+
+    async def _deliver_after_earlier_turns(self, incoming: Incoming, messages: Sequence[Outgoing],
+                                           journalled: Sequence[int] = ()) -> None:
+        # Called right after `kept` is resolved, with no await in between: the user's next turn, which may start
+        # once this one is kept, finds this delivery registered and queues behind it.
+        user = (incoming.channel, incoming.user_id)
+        earlier = self._sending_for.get(user)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sending_for[user] = mine
+        try:
+            if earlier is not None:
+                await asyncio.shield(earlier)
+            await self.deliver(messages, journalled)
+        finally:
+            mine.set_result(None)
+            if self._sending_for.get(user) is mine:
+                del self._sending_for[user]
 
     def _apology(self) -> str:
         term = self.runtime.settings.term_of_address

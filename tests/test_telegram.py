@@ -244,7 +244,7 @@ async def test_the_volunteer_group_is_heard_and_other_groups_are_not(polling: Po
 
 
 async def test_one_users_updates_stay_in_order_while_users_run_side_by_side(fake: FakeTelegram) -> None:
-    inbox = RecordingInbox(delay=0.05)
+    inbox = RecordingInbox(keep_after=0.05)  # one user's turn lasts until the update is kept
     channel = TelegramChannel(settings_for(fake), inbox, Metrics())
     await channel.start()
     try:

@@ -50,21 +50,22 @@ class Channel:
     name: str
     kind: type
     module: Any
-    post: Callable[[Client, str], Awaitable[tuple[int, float]]]  # (served, update key) → (status, seconds)
+    post: Callable[..., Awaitable[tuple[int, float]]]  # (served, update key[, text]) → (status, seconds)
     hold_replies: Callable[[Client], None]  # the platform takes no reply for the next 3 seconds
     answered: Callable[[Client], int]  # messages the platform accepted for the resident
+    said: Callable[[Client], list[str]]  # their texts, in the order accepted
     key: Callable[[Client, str], str]  # the idempotency key stored for an update posted with this key
 
 
-def _telegram_post(served: Client, key: str) -> Awaitable[tuple[int, float]]:
-    update = served.telegram.updates.text(TELEGRAM_USER, QUESTION)
+def _telegram_post(served: Client, key: str, text: str = QUESTION) -> Awaitable[tuple[int, float]]:
+    update = served.telegram.updates.text(TELEGRAM_USER, text)
     update["update_id"] = int(key)
     return served.post("/telegram/webhook", json.dumps(update).encode(),
                        {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
 
 
-def _zalo_post(served: Client, key: str) -> Awaitable[tuple[int, float]]:
-    body, headers = signed_webhook(user_event("user_send_text", ZALO_USER, key, text=QUESTION,
+def _zalo_post(served: Client, key: str, text: str = QUESTION) -> Awaitable[tuple[int, float]]:
+    body, headers = signed_webhook(user_event("user_send_text", ZALO_USER, key, text=text,
                                               app_id=served.zalo.app_id),
                                    served.zalo.app_id, served.zalo.oa_secret_key)
     return served.post("/zalo/webhook", body, headers)
@@ -77,9 +78,12 @@ def _hold_zalo(served: Client) -> None:
 CHANNELS = [
     Channel("telegram", TelegramChannel, telegram_module, _telegram_post,
             lambda s: s.telegram.fail_chat(TELEGRAM_USER, Fault.rate_limited(3), method="sendMessage", times=1),
-            lambda s: len(s.telegram.sent(TELEGRAM_USER)), lambda s, key: f"{s.telegram.bot_id}:{key}"),
+            lambda s: len(s.telegram.sent(TELEGRAM_USER)),
+            lambda s: [str(m.get("text", "")) for m in s.telegram.sent(TELEGRAM_USER)],
+            lambda s, key: f"{s.telegram.bot_id}:{key}"),
     Channel("zalo", ZaloChannel, zalo_module, _zalo_post, _hold_zalo,
-            lambda s: sum(1 for send in s.zalo.sends if send.user_id == ZALO_USER), lambda s, key: key),
+            lambda s: sum(1 for send in s.zalo.sends if send.user_id == ZALO_USER),
+            lambda s: [send.text for send in s.zalo.sends if send.user_id == ZALO_USER], lambda s, key: key),
 ]
 
 
@@ -117,6 +121,22 @@ async def test_the_200_does_not_wait_for_the_replies(served: Client, channel: Ch
     assert channel.answered(served) == 0
     assert not await served.service(channel.kind).join(10)
     assert channel.answered(served) > 0
+
+
+@pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)
+async def test_the_next_message_is_kept_while_the_replies_before_it_are_held(served: Client, channel: Channel) -> None:
+    """A reply the platform holds back (a 429, a slow API) delays the resident's later replies, never the keeping
+    of their next message: the platform hears 200 for it at once, and the replies go out in order."""
+    channel.hold_replies(served)
+    assert (await channel.post(served, "4545"))[0] == 200
+    status, seconds = await channel.post(served, "4546", "cảm ơn")
+    assert status == 200 and seconds < 1.0  # not after the 3 s the first reply is held
+    keys, inbound, _ = await served.stored(channel.name)
+    assert channel.key(served, "4546") in keys and inbound == 2
+    assert channel.answered(served) == 0
+    assert not await served.service(channel.kind).join(20)
+    said = channel.said(served)
+    assert "Nguồn:" in said[0] and "không có gì" in said[-1]  # the answer, then the reply to the thanks
 
 
 @pytest.mark.parametrize("channel", CHANNELS, ids=lambda c: c.name)

@@ -301,11 +301,19 @@ async def test_an_event_the_inbox_fails_to_keep_is_503_so_zalo_sends_it_again(we
 
 
 async def test_one_users_messages_are_handled_one_at_a_time_in_order(webhook: Webhook) -> None:
-    webhook.inbox.delay = 0.2
+    webhook.inbox.keep_after = 0.2  # one user's turn lasts until the event is kept
     for index in range(4):
         assert await webhook.post(user_event("user_send_text", "u-1", f"m-{index}", text=str(index))) == 200
     assert [m.update_key for m in await webhook.settled()] == ["m-0", "m-1", "m-2", "m-3"]
     assert webhook.inbox.most_active == 1
+
+
+async def test_a_users_next_message_does_not_wait_for_the_replies_to_the_one_before(webhook: Webhook) -> None:
+    webhook.inbox.delay = 0.5  # the replies' delivery, after the event is kept
+    for index in range(2):
+        assert await webhook.post(user_event("user_send_text", "u-1", f"m-{index}", text=str(index))) == 200
+    assert [m.update_key for m in await webhook.settled()] == ["m-0", "m-1"]
+    assert webhook.inbox.most_active == 2  # the second was kept while the first's replies were on their way
 
 
 async def test_different_users_are_handled_side_by_side(webhook: Webhook) -> None:

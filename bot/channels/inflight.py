@@ -1,7 +1,8 @@
 """The updates a channel has taken from its platform and is still handling.
 
 One user's updates are handled one at a time in arrival order (a resident's quick second message must not race
-the first through their conversation state, and their answers must not overtake each other); different users run
+the first through their conversation state); the next may start once the one before is kept, while its replies
+are still on their way (the inbox delivers each user's replies in order: bot/pipeline.py). Different users run
 side by side, up to a bound.
 
 A webhook answers the platform only once its update is *kept*: the inbox has committed what the update changed and
@@ -68,8 +69,23 @@ class InFlight:
         lock = self._user_locks.setdefault(user, asyncio.Lock())
         self._user_waiting[user] += 1
         try:
-            async with lock, self._slots:
-                await work(kept)
+            await lock.acquire()
+            released = False
+
+            def end_turn(_: object = None) -> None:
+                nonlocal released
+                if not released:
+                    released = True
+                    lock.release()
+
+            # The user's turn ends when the update is kept: a reply the platform holds back (a long 429) must not
+            # keep their next message from being stored and answered 200 in time.
+            kept.add_done_callback(end_turn)
+            try:
+                async with self._slots:
+                    await work(kept)
+            finally:
+                end_turn()  # never kept (failed, or cancelled at stop): the turn ends with the work
         except asyncio.CancelledError:
             raise
         except Exception:
