@@ -12,7 +12,7 @@ HELP = (
     "**Cách dùng Trợ lý số**\n"
     "• Gõ câu hỏi bằng lời của {term}, ví dụ: \"quên mật khẩu VNeID\".\n"
     "• Gõ \"menu\" để xem các mục hỏi đáp.\n"
-    "• Gõ \"gặp người hỗ trợ\" để nói chuyện với tình nguyện viên.\n"
+    "• Gõ \"gặp người hỗ trợ\" để nói chuyện với tình nguyện viên; gõ \"huỷ yêu cầu\" nếu không cần nữa.\n"
     "• Gõ \"đăng ký nhận tin\" để nhận thông báo của {commune}; gõ /huy để ngừng.\n"
     "• Gõ /xoadulieu để xoá dữ liệu của {term}.\n"
     "⚠️ Không bao giờ gửi mã OTP, mật khẩu cho bất kỳ ai, kể cả cán bộ."

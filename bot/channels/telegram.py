@@ -73,6 +73,7 @@ COMMANDS = (
     ("huy", "Ngừng nhận thông báo"),
     ("xoadulieu", "Xoá dữ liệu của tôi"),
     ("gapnguoi", "Gặp người hỗ trợ"),
+    ("huyyeucau", "Huỷ yêu cầu gặp người hỗ trợ"),
 )
 # Server.stop gives a service 4 s: in-flight updates get most of it, the rest is for closing.
 STOP_TIMEOUT = 3.0
