@@ -16,7 +16,7 @@ from bot.handoff_timers import HandoffTimers
 from bot.pipeline import Pipeline
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
-from bot.store import migrate, roles
+from bot.store import migrate, reports, roles, stats
 from bot.store.models import AuditEntry, FaqProposal, Message, Ticket
 from handlers.messages import Incoming, Kind, Outgoing
 
@@ -245,6 +245,29 @@ async def test_a_resident_can_withdraw_a_waiting_request_with_its_button(world: 
     assert (await world.ticket()).id == 2
     await world.volunteer("claim:1", group=True)
     assert world.telegram.to("v1")[-1].text == "Phiếu #1 không còn mở."
+
+
+async def test_a_withdrawn_request_is_reported_apart_from_resolved_ones(world: World) -> None:
+    await world.resident("gặp người hỗ trợ", user="z1")
+    await world.resident("gặp người hỗ trợ", user="z2")
+    world.clock[0] += timedelta(minutes=10)
+    await world.volunteer("claim:2", group=True)
+    await world.volunteer("bác thử lại nhé")
+    world.clock[0] += timedelta(minutes=20)
+    await world.volunteer("/xong")
+    await world.resident("huỷ yêu cầu", user="z1")
+    zone = world.settings.timezone
+    today = world.clock[0].astimezone(zone).date()
+    async with world.runtime.sessions() as session:
+        figures = (await stats.overview(session, stats.Period(today, today, zone))).to_json()["tickets"]
+        report = await reports.build_report(session, "daily", today, zone, world.runtime.knowledge.content,
+                                            "Phường Thử", world.clock[0])
+    assert (figures["created"], figures["closed"], figures["cancelled_by_resident"]) == (2, 2, 1)
+    assert figures["median_resolution_seconds"] == 30 * 60  # the resolved one only: a withdrawal resolved nothing
+    summary = report.sheets[0]
+    total = dict(zip(summary.columns, summary.rows[-1], strict=True))
+    assert (total["Phiếu đã đóng"], total["Người dân tự huỷ"], total["Phiếu chưa đóng"]) == (2, 1, 0)
+    assert total["Giải quyết xong, trung vị (phút)"] == 30
 
 
 @pytest.mark.parametrize("typed", ["huỷ yêu cầu", "thôi không cần nữa cháu ơi", "khong can nua", "ko cần nữa",

@@ -194,6 +194,8 @@ class Ticket(Base):
     # When the owner was last reminded of a silent ticket; cleared by any activity.
     reminded_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Set too when the resident withdrew the request: closed, but not resolved by anyone (the reports tell apart).
+    cancelled_at: Mapped[datetime | None]
     rating: Mapped[int | None] = mapped_column(Integer)
 
 

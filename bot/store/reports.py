@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import Campaign, CampaignRun, Feedback, Identity, Message, OutboxMessage, Subscription, Ticket
-from bot.store.stats import DECISIONS, Period, median, response_times
+from bot.store.stats import DECISIONS, RESOLVED_AT, Period, median, response_times
 from faq.content import Content
 
 UNKNOWN_AREA = "Chưa rõ"
@@ -138,7 +138,8 @@ async def build_report(
 
     tickets: dict[str | None, list[Any]] = defaultdict(list)
     for row in await session.execute(
-        select(areas.c.area, Ticket.created_at, Ticket.first_response_at, Ticket.closed_at, Ticket.rating)
+        select(areas.c.area, Ticket.created_at, Ticket.first_response_at, RESOLVED_AT, Ticket.rating,
+               Ticket.cancelled_at)
         .select_from(Ticket)
         .outerjoin(areas, areas.c.resident_id == Ticket.resident_id)
         .where(Ticket.created_at >= start, Ticket.created_at < end)
@@ -149,7 +150,7 @@ async def build_report(
     summary = Sheet("Tổng hợp theo khu vực", [
         "Khu vực", "Người dân được hỗ trợ", "Số câu hỏi", "Trả lời ngay", "Chọn từ danh mục", "Hỏi lại cho rõ",
         "Chuyển người hỗ trợ", "Hài lòng (👍)", "Chưa hài lòng (👎)", "Phiếu hỗ trợ mới", "Phiếu đã đóng",
-        "Phiếu chưa đóng", "Phản hồi đầu tiên, trung vị (phút)", "Giải quyết xong, trung vị (phút)",
+        "Người dân tự huỷ", "Phiếu chưa đóng", "Phản hồi đầu tiên, trung vị (phút)", "Giải quyết xong, trung vị (phút)",
         "Đánh giá trung bình (1–5)",
     ])
     all_tickets: list[Any] = []
@@ -215,7 +216,8 @@ async def build_report(
 def _summary_figures(figures: dict[str, int], ticket_rows: Sequence[Any]) -> list[Any]:
     first, resolved = response_times(ticket_rows)
     ratings = [r[3] for r in ticket_rows if r[3] is not None]
-    closed = sum(1 for r in ticket_rows if r[2] is not None)
+    cancelled = sum(1 for r in ticket_rows if r[4] is not None)
+    closed = sum(1 for r in ticket_rows if r[2] is not None) + cancelled
     return [
         figures.get("residents", 0),
         figures.get("questions", 0),
@@ -227,6 +229,7 @@ def _summary_figures(figures: dict[str, int], ticket_rows: Sequence[Any]) -> lis
         figures.get("down", 0),
         len(ticket_rows),
         closed,
+        cancelled,
         len(ticket_rows) - closed,
         _minutes(median(first)),
         _minutes(median(resolved)),

@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import Feedback, Identity, Message, Subscription, Ticket
 
+# When a ticket was resolved: closed by a person, not withdrawn by the resident (then nothing was resolved).
+RESOLVED_AT = case((Ticket.cancelled_at.is_(None), Ticket.closed_at), else_=None)
+
 # What the matcher (or the resident, by pressing a topic) decided for an inbound question.
 DECISIONS = ("answer", "clarify", "escalate", "chosen")
 OPEN_TICKETS = ("waiting", "claimed", "raised")
@@ -103,7 +106,8 @@ class Stats:
     feedback_down: int
     open_tickets: int
     tickets_created: int
-    tickets_closed: int
+    tickets_closed: int  # the resident's withdrawals included; they are also counted apart
+    tickets_cancelled: int
     median_first_response: float | None  # seconds
     median_resolution: float | None  # seconds
     average_rating: float | None
@@ -142,6 +146,7 @@ class Stats:
                 "open": self.open_tickets,
                 "created": self.tickets_created,
                 "closed": self.tickets_closed,
+                "cancelled_by_resident": self.tickets_cancelled,
                 "median_first_response_seconds": self.median_first_response,
                 "median_resolution_seconds": self.median_resolution,
                 "average_rating": self.average_rating,
@@ -192,15 +197,16 @@ async def overview(session: AsyncSession, period: Period) -> Stats:
     open_tickets = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN_TICKETS)))
     created = (
         await session.execute(
-            select(Ticket.created_at, Ticket.first_response_at, Ticket.closed_at).where(
+            select(Ticket.created_at, Ticket.first_response_at, RESOLVED_AT).where(
                 Ticket.created_at >= start, Ticket.created_at < end
             )
         )
     ).all()
     closed = await session.execute(
-        select(func.count(), func.avg(Ticket.rating)).where(Ticket.closed_at >= start, Ticket.closed_at < end)
+        select(func.count(), func.count(Ticket.cancelled_at), func.avg(Ticket.rating))
+        .where(Ticket.closed_at >= start, Ticket.closed_at < end)
     )
-    closed_count, rating = closed.one()
+    closed_count, cancelled_count, rating = closed.one()
     first, resolved = response_times(created)
 
     return Stats(
@@ -213,6 +219,7 @@ async def overview(session: AsyncSession, period: Period) -> Stats:
         open_tickets=int(open_tickets or 0),
         tickets_created=len(created),
         tickets_closed=int(closed_count or 0),
+        tickets_cancelled=int(cancelled_count or 0),
         median_first_response=median(first),
         median_resolution=median(resolved),
         average_rating=float(rating) if rating is not None else None,
@@ -221,7 +228,7 @@ async def overview(session: AsyncSession, period: Period) -> Stats:
 
 
 def response_times(rows: Sequence[Any]) -> tuple[list[float], list[float]]:
-    """Seconds to the first answer and to closing, from (created_at, first_response_at, closed_at) rows."""
+    """Seconds to the first answer and to resolution, from (created_at, first_response_at, RESOLVED_AT) rows."""
     first = [(r[1] - r[0]).total_seconds() for r in rows if r[1] is not None]
     resolved = [(r[2] - r[0]).total_seconds() for r in rows if r[2] is not None]
     return first, resolved

@@ -70,9 +70,10 @@ async def close(session: AsyncSession, ticket: Ticket, actor: str, at: datetime)
 
 async def cancel(session: AsyncSession, ticket: Ticket, resident: str, at: datetime) -> None:
     """The resident no longer needs a person. Closed like a finished ticket (one open ticket per resident holds),
-    audited as a cancellation."""
+    marked and audited as a cancellation, so that reports do not count it as resolved."""
     ticket.status = "closed"
     ticket.closed_at = at
+    ticket.cancelled_at = at
     audit.record(session, resident, "ticket.cancel", f"ticket:{ticket.id}")
 
 
