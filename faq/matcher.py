@@ -279,6 +279,11 @@ def _entries_using(ids: list[int], bi_keys: array[int], n_uni: int, offsets: arr
     return found or set()
 
 
+def _short_phrase_key(n: Normalized) -> str:
+    """The text's `phrase_key` when it is short enough to be decided by the FAQ's own phrases, else ""."""
+    return phrase_key(n.folded_tokens) if len(n.folded_tokens) <= PHRASE_MAX_WORDS else ""
+
+
 def _content_tokens(folded: Sequence[str], accented: Sequence[str]) -> list[tuple[str, str]]:
     """(folded, accented) word pairs with URLs split; accented is '' when the parts lost it."""
     out: list[tuple[str, str]] = []
@@ -337,7 +342,7 @@ class Matcher:
         doc_acc: list[set[str]] = []
         doc_phrases: list[list[tuple[list[int], list[tuple[int, int]]]]] = []
         owners: dict[str, list[int]] = {}
-        keyword_owners: dict[str, tuple[set[int], list[int]]] = {}  # key -> (entries listing it, its term ids)
+        keyword_owners: dict[str, tuple[set[int], Normalized]] = {}  # key -> (entries listing it, the keyword)
         for d, e in enumerate(entries):
             phrases: list[tuple[list[int], list[tuple[int, int]]]] = []
             tf_u: dict[int, float] = {}
@@ -353,18 +358,17 @@ class Matcher:
                 p_bi: list[tuple[int, int]] = []
                 if k == 0 or (k >= 2 and k < 2 + len(e.questions)):  # title and phrasings
                     phrases.append((p_uni, p_bi))
-                p_all: list[int] = []
-                key = phrase_key(n.folded_tokens) if len(n.folded_tokens) <= PHRASE_MAX_WORDS else ""
+                # Not synonyms: they are other spellings of a word, not phrases a resident sends alone.
+                key = _short_phrase_key(n) if k < 2 + len(e.questions) + len(e.keywords) else ""
                 if key and k < 2 + len(e.questions):  # title, label and phrasings
                     docs = owners.setdefault(key, [])
                     if d not in docs:
                         docs.append(d)
-                elif key and k < 2 + len(e.questions) + len(e.keywords):  # not synonyms: spellings of a word
-                    keyword_owners.setdefault(key, (set(), p_all))[0].add(d)
+                elif key:
+                    keyword_owners.setdefault(key, (set(), n))[0].add(d)
                 prev = -1
                 for f, a in _content_tokens(n.folded_tokens, n.tokens):
                     tid = uni_ids.setdefault(f, len(uni_ids))
-                    p_all.append(tid)
                     stop = _is_stop(f, a)
                     if not stop:
                         tf_u[tid] = tf_u.get(tid, 0.0) + weight
@@ -484,9 +488,10 @@ class Matcher:
             peak=array("f", [max(post_w[offsets[t] : offsets[t + 1]], default=0.0) for t in range(n_terms)]),
             phrase_owners=MappingProxyType({k: tuple(v) for k, v in owners.items() if k}),
             keyword_owner=MappingProxyType({
-                key: min(docs) for key, (docs, words) in keyword_owners.items()
-                if key and key not in owners and len(docs) == 1
-                and _entries_using(words, bi_keys, n_uni, offsets, post_docs) == docs
+                key: min(docs) for key, (docs, keyword) in keyword_owners.items()
+                if key not in owners and len(docs) == 1
+                and _entries_using([uni_ids[f] for f, _ in _content_tokens(keyword.folded_tokens, keyword.tokens)],
+                                   bi_keys, n_uni, offsets, post_docs) == docs
             }),
             n_uni=n_uni,
         )
@@ -761,7 +766,7 @@ class Matcher:
     def match(self, query: str) -> Match:
         """Rank the entries for `query` and decide answer / clarify / escalate."""
         n = normalize(query)
-        key = phrase_key(n.folded_tokens) if len(n.folded_tokens) <= PHRASE_MAX_WORDS else ""
+        key = _short_phrase_key(n)
         owners = self.phrase_owners.get(key)
         if owners is None and key in self.keyword_owner:
             owners = (self.keyword_owner[key],)

@@ -571,12 +571,12 @@ def normalize(text: str) -> Normalized:
     return Normalized(" ".join(toks), " ".join(folded), toks, folded)
 
 
-# Words said around a question without changing it ("VNeID là gì ạ", "cho hỏi quên passcode", "… giúp với"), in
-# folded form after normalising (a lone "a" has become "anh"): dropped from both ends when a question is compared
-# with the FAQ's own phrases.
+# Words said around a message without changing it ("VNeID là gì ạ", "cho hỏi quên passcode", "… giúp với",
+# "vâng ạ", "cảm ơn cháu"), folded (after normalising, a lone "a" has become "anh"): dropped from the ends when a
+# question is compared with the FAQ's own phrases, and from the end of a short reply (handlers/router.py).
 POLITE_EDGES: Final = frozenset(
     ["a", "ah", "ak", "ad", "admin", "oi", "vay", "z", "nhi", "nhe", "nha", "ha", "voi", "giup", "cho", "hoi",
-     "xin", "em", "chau", "bac", "toi", "minh", "anh", "chi", "chu"]
+     "xin", "em", "chau", "con", "bac", "toi", "minh", "anh", "chi", "chu"]
 )
 
 

@@ -105,7 +105,7 @@ async def cancel_request(turn: Turn) -> None:
     if ticket is None or ticket.status == "closed":
         turn.say(turn.t(texts.NO_REQUEST), main_menu(turn))
         return
-    await tickets.cancel(turn.session, ticket, f"{turn.who.channel}:{turn.who.external_id}", turn.services.now())
+    await tickets.cancel(turn.session, ticket, turn.incoming.address, turn.services.now())
     turn.ticket_id = ticket.id
     turn.say(turn.t(texts.REQUEST_CANCELLED), [Button(texts.HUMAN, "human"), Button(texts.BACK_TO_MENU, "menu")])
     ticket_cancelled(turn, ticket)
@@ -412,26 +412,19 @@ def acknowledge(turn: Turn) -> None:
 
 
 # The menu's own labels, typed instead of pressed.
-@router.on(lambda turn: _typed_domain(turn) is not None)
+@router.on(kind(Kind.TEXT), lambda turn: turn.words.count(" ") <= 4)
 async def typed_domain(turn: Turn) -> None:
-    domain = _typed_domain(turn)
-    if domain is not None:
-        await _browse(turn, domain, 0)
+    for domain in turn.services.content.domains:
+        if turn.words in (plain_words(domain.title), plain_words(texts.MENU_LABELS.get(domain.id, domain.title))):
+            await _browse(turn, domain, 0)
+            return
+    turn.handled = False  # not a label: the routes after this one take it
 
 
 @router.on(exactly(texts.BACK_TO_MENU, "menu chính", "về menu", "xem menu", texts.MORE))
 async def typed_menu(turn: Turn) -> None:
     turn.say(turn.t(texts.MENU_PROMPT), main_menu(turn))
     turn.set_state("idle")
-
-
-def _typed_domain(turn: Turn) -> Domain | None:
-    if turn.incoming.kind is not Kind.TEXT or turn.words.count(" ") > 4:
-        return None
-    for domain in turn.services.content.domains:
-        if turn.words in (plain_words(domain.title), plain_words(texts.MENU_LABELS.get(domain.id, domain.title))):
-            return domain
-    return None
 
 
 def typed_number(turn: Turn) -> int | None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from faq.normalize import plain_words
+from faq.normalize import POLITE_EDGES, plain_words
 from handlers.context import Turn
 from handlers.messages import Kind
 
@@ -100,10 +100,6 @@ def _any_words(phrases: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("(?:^| )(?:" + "|".join(re.escape(plain_words(p)) for p in phrases) + ")(?: |$)")
 
 
-# Said after a short reply without changing it: "vâng ạ", "cảm ơn cháu", "ok nhé" (compared without diacritics).
-TRAILING_POLITE = frozenset({"a", "ah", "ak", "nhe", "nha", "oi", "chau", "em", "con", "ad"})
-
-
 def exactly(*phrases: str) -> Filter:
     """The whole message is one of `phrases` (without diacritics and punctuation), give or take a polite word
     at its end ("vâng ạ", "cảm ơn cháu")."""
@@ -115,7 +111,7 @@ def exactly(*phrases: str) -> Filter:
         words = turn.words
         while words not in folded and " " in words:
             rest, _, last = words.rpartition(" ")
-            if last not in TRAILING_POLITE:
+            if last not in POLITE_EDGES:
                 return False
             words = rest
         return words in folded
