@@ -289,6 +289,60 @@ async def test_stop_finishes_updates_in_flight_and_confirms_them(fake: FakeTeleg
     assert (await channel.send(Outgoing("telegram", str(USER), "sau khi dừng"))).result is Result.RETRY
 
 
+def confirmed(fake: FakeTelegram, update_id: int) -> bool:
+    """Whether some getUpdates call told Telegram to forget the update (its offset is past it)."""
+    return any(int(call.params.get("offset") or 0) > update_id for call in fake.calls_to("getUpdates"))
+
+
+async def test_polling_confirms_an_update_only_once_it_is_kept(fake: FakeTelegram) -> None:
+    inbox = RecordingInbox(keep_after=1.0)
+    channel = TelegramChannel(settings_for(fake), inbox, Metrics(), poll_timeout=0.2)
+    await channel.start()
+    try:
+        update_id = fake.queue_update(fake.updates.text(USER, "câu hỏi đang được ghi"))
+        await inbox.until(lambda: inbox.active == 1)
+        await asyncio.sleep(0.6)  # several short polls' worth: PTB's updater would have confirmed it by now
+        assert not confirmed(fake, update_id), "confirmed before it was kept"
+        await inbox.wait_for(1)
+        await fake.wait_for("getUpdates", len(fake.calls_to("getUpdates")) + 1)
+        assert confirmed(fake, update_id)
+    finally:
+        await channel.stop()
+
+
+async def test_an_update_cut_off_by_a_stop_before_it_was_kept_comes_again(fake: FakeTelegram) -> None:
+    slow = RecordingInbox(keep_after=30.0)  # longer than the stop waits: its handling is cancelled
+    channel = TelegramChannel(settings_for(fake), slow, Metrics(), poll_timeout=0.2)
+    await channel.start()
+    update_id = fake.queue_update(fake.updates.text(USER, "hỏi lúc máy dừng"))
+    await slow.until(lambda: slow.active == 1)
+    await channel.stop()
+    assert slow.received == [] and not confirmed(fake, update_id)
+
+    restarted = RecordingInbox()
+    channel = TelegramChannel(settings_for(fake), restarted, Metrics(), poll_timeout=0.2)
+    await channel.start()
+    try:
+        [incoming] = await restarted.wait_for(1)
+    finally:
+        await channel.stop()
+    assert (incoming.text, incoming.update_key) == ("hỏi lúc máy dừng", f"{fake.bot_id}:{update_id}")
+
+
+async def test_polling_rides_out_errors_of_the_bot_api(fake: FakeTelegram) -> None:
+    fake.fail_next(Fault.server_error(), "getUpdates", times=2)
+    inbox = RecordingInbox()
+    channel = TelegramChannel(settings_for(fake), inbox, Metrics(), poll_timeout=0.2)
+    await channel.start()
+    try:
+        fake.queue_update(fake.updates.text(USER, "vẫn nhận được"))
+        [incoming] = await inbox.wait_for(1, timeout=10)
+    finally:
+        await channel.stop()
+    assert incoming.text == "vẫn nhận được"
+    assert len(fake.calls_to("getUpdates")) >= 3
+
+
 async def test_the_command_menu_is_registered_in_vietnamese(polling: Polling) -> None:
     [call] = polling.fake.calls_to("setMyCommands")
     assert [(c["command"], c["description"]) for c in call.params["commands"]] == list(COMMANDS)

@@ -1,10 +1,11 @@
 """Telegram, on python-telegram-bot 22: updates in (long polling, or the webhook our aiohttp app serves), replies out.
 
 PTB's `Application` is driven by hand inside our server (initialize, start … stop, shutdown; platforms/telegram.md).
-Polling: PTB's updater fetches, and one `TypeHandler` hands every update to `_accept`. Webhook: our route checks
-`X-Telegram-Bot-Api-Secret-Token` in constant time before it reads the body, parses, answers 200 at once and calls
-`_accept` too. `_accept` translates the update into an `Incoming` and hands it to the inbox in a tracked task, one
-at a time per user (in arrival order) so a quick second message cannot race the first through the user's state.
+Polling: our `Poller` (bot/channels/telegram_polling.py) fetches and hands every update to `_accept`, and confirms
+it to Telegram only once it is kept. Webhook: our route checks `X-Telegram-Bot-Api-Secret-Token` in constant time
+before it reads the body, parses, calls `_accept` too, and answers 200 once the update is kept. `_accept`
+translates the update into an `Incoming` and hands it to the inbox in a tracked task, one at a time per user (in
+arrival order) so a quick second message cannot race the first through the user's state.
 Deduplicating on `update_id`, storing and deciding replies are the inbox's job.
 
 Outbound: neutral markup rendered as HTML, buttons as an inline keyboard, texts over 4096 characters split, and
@@ -20,10 +21,9 @@ import hmac
 import json
 import logging
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -48,13 +48,13 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
+from telegram.ext import Application
 
 from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook, send_pieces
 from bot.channels.inflight import Handling, InFlight
 from bot.channels.markup import split, to_html, to_plain
-from bot.channels.telegram_http import AiohttpRequest, RequestNotSent
+from bot.channels.telegram_http import AiohttpRequest, RequestNotSent, retry_after_seconds
+from bot.channels.telegram_polling import Poller
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import chat_migrations
@@ -148,6 +148,7 @@ class TelegramChannel:
         self._typing_after = typing_after
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._requests: tuple[AiohttpRequest, ...] = ()
+        self._polling: asyncio.Task[None] | None = None
         # Updates are taken while running; replies go out from initialize to shutdown, so the updates still being
         # handled during stop() can answer.
         self._accepting = False
@@ -183,12 +184,9 @@ class TelegramChannel:
             .job_queue(None)  # our scheduler lives elsewhere; PTB's would be one more thread of timers
             .request(self._requests[0])
             .get_updates_request(self._requests[1])
+            .updater(None)  # updates come from our aiohttp app (webhook) or our Poller, never PTB's own
         )
-        if self.webhook_mode:
-            builder = builder.updater(None)  # our aiohttp app receives the updates, not PTB's web server
         app = builder.build()
-        app.add_handler(TypeHandler(Update, self._on_update))
-        app.add_error_handler(self._on_error)
         self._app = app
         try:
             try:
@@ -199,14 +197,13 @@ class TelegramChannel:
             await self._recall_migrations()
             if self.webhook_mode:
                 await self._set_webhook(app)
+            else:
+                await app.bot.delete_webhook(drop_pending_updates=False)  # getUpdates is refused while one is set
             await app.start()
             self._accepting = True
-            if app.updater is not None:
-                await app.updater.start_polling(
-                    timeout=timedelta(seconds=self._poll_timeout),
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    drop_pending_updates=False,
-                )
+            if not self.webhook_mode:
+                poller = Poller(app.bot, self._accept, timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES)
+                self._polling = asyncio.create_task(poller.run(), name="telegram:polling")
         except BaseException:
             self._accepting = False
             await self._close_app()
@@ -225,14 +222,13 @@ class TelegramChannel:
         )
 
     async def stop(self) -> None:
-        # New webhook posts get 503 (Telegram retries them), the updater stops fetching and confirms what it
-        # fetched, PTB hands over what is queued, and then the accepted updates are finished.
+        # New webhook posts get 503 (Telegram retries them), polling stops (what it fetched and is not yet kept
+        # stays unconfirmed, so Telegram sends it again), and then the accepted updates are finished.
         self._accepting = False
+        await self._stop_polling()
         app = self._app
         if app is not None:
             try:
-                if app.updater is not None and app.updater.running:
-                    await app.updater.stop()
                 if app.running:
                     await app.stop()
             except Exception:
@@ -240,14 +236,19 @@ class TelegramChannel:
         await self._inflight.finish(STOP_TIMEOUT)
         await self._close_app()
 
+    async def _stop_polling(self) -> None:
+        polling, self._polling = self._polling, None
+        if polling is not None:
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+
     async def _close_app(self) -> None:
         self._sending = False
+        await self._stop_polling()
         app, self._app = self._app, None
         if app is None:
             return
         try:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
             if app.running:
                 await app.stop()
             await app.shutdown()
@@ -312,15 +313,6 @@ class TelegramChannel:
 
     def _malformed(self, reason: str) -> web.Response:
         return malformed_webhook(self.metrics, self.channel, reason)
-
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """PTB's single handler in polling mode: everything goes the same way as webhook updates."""
-        self._accept(update)
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        error = context.error
-        log.error("telegram update failed in PTB", exc_info=error,
-                  extra={"update_id": getattr(update, "update_id", None)})
 
     def _accept(self, update: Update, work: Translation | None = None) -> Handling | None:
         """Translate (unless the webhook already did) and schedule; never raises, never waits. Returns the
@@ -588,7 +580,7 @@ def _failure(exc: TelegramError) -> Delivery:
     """A Bot API error as what the pipeline and the outbox do next."""
     detail = f"{type(exc).__name__}: {exc.message}"[:300]
     if isinstance(exc, RetryAfter):
-        return Delivery(Result.RETRY, retry_after=_retry_after_seconds(exc), detail=detail)
+        return Delivery(Result.RETRY, retry_after=retry_after_seconds(exc), detail=detail)
     if isinstance(exc, Forbidden):
         return Delivery(Result.BLOCKED, detail=detail)  # blocked, deactivated, kicked: never retried
     if isinstance(exc, InvalidToken):
@@ -603,15 +595,6 @@ def _failure(exc: TelegramError) -> Delivery:
         # delivered, and there is no idempotency key, so never resend.
         return Delivery(Result.UNCERTAIN, detail=detail)
     return Delivery(Result.FAILED, detail=detail)
-
-
-def _retry_after_seconds(exc: RetryAfter) -> float:
-    """`retry_after` is an int in PTB 22 (deprecated) and becomes a timedelta: accept both, without the warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: int | float | timedelta = exc.retry_after
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    return max(seconds, 0.0)
 
 
 def _membership(change: ChatMemberUpdated, key: str) -> Incoming | None:

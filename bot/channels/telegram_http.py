@@ -1,16 +1,20 @@
-"""How python-telegram-bot reaches the Bot API: `AiohttpRequest`, its HTTP layer on aiohttp instead of httpx."""
+"""How python-telegram-bot reaches the Bot API: `AiohttpRequest`, its HTTP layer on aiohttp instead of httpx, and
+how long a 429 asks us to wait."""
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest, RequestData
+from telegram.warnings import PTBDeprecationWarning
 
 # How long an idle connection to the Bot API is kept.
 KEEPALIVE = 5.0
@@ -138,3 +142,12 @@ def _body(request_data: RequestData | None) -> Any:
     for name, (filename, content, mimetype) in files.items():
         form.add_field(name, content, filename=filename, content_type=mimetype)
     return form
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """`retry_after` is an int in PTB 22 (deprecated) and becomes a timedelta: accept both, without the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | float | timedelta = exc.retry_after
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return max(seconds, 0.0)
