@@ -19,10 +19,15 @@ __all__ = [
     "check_content",
     "default_content_dir",
     "load_content",
+    "shown_length",
     "typed_phrases",
 ]
 
+# What a resident reads of an answer must fit one phone screen (STYLE.md): its title, the body, and the line naming
+# the source, which handlers/resident.py renders as "Nguồn: <title> (kiểm tra MM/YYYY)." The link after it is
+# something to tap, not to read, and is not counted.
 MAX_ANSWER: Final = 900
+_SOURCE_LINE_WORDS: Final = len("Nguồn:  (kiểm tra 03/2026).")
 MIN_QUESTIONS: Final = 6
 MAX_QUESTIONS: Final = 12
 MAX_SHORT: Final = 20
@@ -191,6 +196,11 @@ def typed_phrases(entry: Entry) -> list[str]:
     return [p for p in _TYPE_THIS_RE.findall(entry.answer) if p not in CONVERSATION_PHRASES]
 
 
+def shown_length(entry: Entry) -> int:
+    """Characters of the answer a resident reads: title, body and source line, one line each (see MAX_ANSWER)."""
+    return len(entry.title) + 1 + len(entry.answer.strip()) + 1 + len(entry.source.title) + _SOURCE_LINE_WORDS
+
+
 def check_content(content: Content, topics_file: Path | None = None) -> list[str]:
     """Problems found in the content (empty when it is fine). Without `topics_file`, coverage is not checked."""
     problems: list[str] = []
@@ -207,8 +217,9 @@ def check_content(content: Content, topics_file: Path | None = None) -> list[str
             problems.append(f"{where}: short title has {len(e.short)} characters (max {MAX_SHORT})")
         if not MIN_QUESTIONS <= len(e.questions) <= MAX_QUESTIONS:
             problems.append(f"{where}: {len(e.questions)} questions (need {MIN_QUESTIONS}–{MAX_QUESTIONS})")
-        if len(e.answer) > MAX_ANSWER:
-            problems.append(f"{where}: answer has {len(e.answer)} characters (max {MAX_ANSWER})")
+        if shown_length(e) > MAX_ANSWER:
+            problems.append(f"{where}: the answer shows {shown_length(e)} characters with its title and source line "
+                            f"(max {MAX_ANSWER})")
         if not _URL_RE.fullmatch(e.source.url):
             problems.append(f"{where}: source url is not a well-formed http(s) link: {e.source.url!r}")
         if not _CHECKED_RE.fullmatch(e.source.checked):

@@ -65,12 +65,14 @@ def test_check_reports_each_rule(tmp_path: Path) -> None:
         'url: "https://vneid.gov.vn/"\n      checked: "2026-03"', 'url: "vneid.gov.vn"\n      checked: "03/2026"'
     )
     text = text.replace("1. Mở VNeID,", "1. Đến Công an huyện hoặc mở VNeID,")
+    # A body within the limit, with a source title that takes the shown answer past one screen.
+    text = text.replace('title: "Bộ Công an', 'title: "' + "Rất dài " * 110 + 'Bộ Công an', 1)
     text = text.replace('      - "muốn đổi số điện thoại định danh"\n', "")
     text += text.split("entries:\n", 1)[1]  # duplicate ids
     content = load_content(_write(tmp_path, text))
     problems = "\n".join(check_content(content, TOPICS if TOPICS.exists() else None))
     for needle in ("short title has", "related id 'vneid.nothing'", "not a well-formed", "YYYY-MM",
-                   "công an huyện", "5 questions", "duplicate id"):
+                   "công an huyện", "5 questions", "duplicate id", "the answer shows"):
         assert needle in problems, needle
     if TOPICS.exists():
         assert "topic 'vneid.overview' is not covered" in problems

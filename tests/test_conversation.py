@@ -17,6 +17,7 @@ from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store import migrate
 from bot.store.models import AuditEntry, Base, Feedback, Identity, Message, ProcessedUpdate, Subscription, Ticket
+from faq.content import shown_length
 from handlers import texts
 from handlers.messages import Incoming, Kind, Outgoing
 from handlers.router import Router
@@ -92,6 +93,11 @@ async def test_a_clear_question_gets_an_answer_with_source_and_feedback(bot: Bot
 
     await bot.press("fb:vneid.password.forgot:1")
     assert await bot.count(Feedback, Feedback.helpful.is_(True)) == 1
+
+    # What `troly faq check` measures against one screen is what is shown, up to the link.
+    entry = bot.runtime.knowledge.content.by_id["vneid.password.forgot"]
+    shown = answer.text[:answer.text.index("\n" + entry.source.url)]
+    assert len(shown.replace("**", "")) == shown_length(entry)
 
 
 async def test_thumbs_down_offers_a_person_and_yes_opens_a_ticket(bot: Bot) -> None:
