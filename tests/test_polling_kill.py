@@ -90,6 +90,7 @@ async def test_a_message_fetched_but_not_kept_when_the_process_is_killed_is_answ
                 await until(lambda: telegram.sent(RESIDENT), 15, "the answer after the restart")
                 second.send_signal(signal.SIGTERM)
                 assert await _exited(second, 15) == 0
+            assert "Traceback" not in (tmp_path / "second.log").read_text(errors="replace")
             [answer] = telegram.sent(RESIDENT)
             assert "VNeID" in answer["text"]
             assert confirmed(telegram, update_id)
