@@ -232,6 +232,9 @@ async def test_the_api_validates_in_vietnamese(api: tuple[TestClient[Any, Any], 
         # A misspelt area would reach nobody without a word: the commune's own list is named instead.
         ('{"title": "T", "text": "x", "audience": {"areas": ["Thôn 1", "Thon Mot"]}}'.encode(),
          "Khu vực không có trong danh sách của xã/phường: Thon Mot"),
+        # A misspelt field would leave the audience empty, which is everyone: refused, not ignored.
+        ('{"title": "T", "text": "x", "area": ["Thôn 1"]}'.encode(), "Không có trường area"),
+        ('{"title": "T", "text": "x", "audience": {"area": ["Thôn 1"]}}'.encode(), "Không có trường audience.area"),
     ]
     for body, message in bad:
         response = await client.post("/api/campaigns", data=body, headers={**AUTH, "Content-Type": "application/json"})

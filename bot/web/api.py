@@ -144,12 +144,21 @@ def mount(app: web.Application) -> None:
     CampaignApi(app[RUNTIME]).mount(app)
 
 
+# What a campaign body may hold. Anything else is refused: a misspelt "area" must not leave the audience empty,
+# which means everyone, and send it to the whole commune.
+CAMPAIGN_FIELDS = ("title", "text", "author", "audience", "send_at", "recurrence", "until", "link_url",
+                   "link_title", "draft")
+AUDIENCE_FIELDS = ("areas", "channels")
+
+
 def _spec(body: Any, zone: ZoneInfo) -> campaigns.CampaignSpec:
     if not isinstance(body, dict):
         raise campaigns.CampaignError("Nội dung yêu cầu phải là một đối tượng JSON.")
+    _only(body, CAMPAIGN_FIELDS, "")
     audience = body.get("audience") or {}
     if not isinstance(audience, dict):
         raise campaigns.CampaignError("audience phải là đối tượng {\"areas\": [...], \"channels\": [...]}.")
+    _only(audience, AUDIENCE_FIELDS, "audience.")
     return campaigns.CampaignSpec(
         title=_text(body, "title"),
         text=_text(body, "text"),
@@ -162,6 +171,15 @@ def _spec(body: Any, zone: ZoneInfo) -> campaigns.CampaignSpec:
         link_url=_text(body, "link_url") or None,
         link_title=_text(body, "link_title") or None,
     )
+
+
+def _only(body: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    unknown = sorted(str(key) for key in body if key not in allowed)
+    if unknown:
+        raise campaigns.CampaignError(
+            f"Không có trường {', '.join(prefix + k for k in unknown)}; các trường được dùng: "
+            f"{', '.join(prefix + k for k in allowed)}."
+        )
 
 
 def _text(body: dict[str, Any], key: str) -> str:
