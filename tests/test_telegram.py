@@ -343,6 +343,20 @@ async def test_polling_rides_out_errors_of_the_bot_api(fake: FakeTelegram) -> No
     assert len(fake.calls_to("getUpdates")) >= 3
 
 
+async def test_an_answer_ptb_cannot_read_does_not_end_polling(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = TelegramChannel(settings_for(fake), RecordingInbox(), Metrics(), poll_timeout=0.2)
+    await channel.start()
+    try:
+        fake.queue_update({"update_id": fake.updates.next_id(), "message": "không phải một tin nhắn"})
+        polls = len(fake.calls_to("getUpdates"))
+        await fake.wait_for("getUpdates", polls + 2, timeout=10)  # asked again after the failure
+        assert "telegram polling failed" in caplog.text
+    finally:
+        await channel.stop()
+
+
 async def test_the_command_menu_is_registered_in_vietnamese(polling: Polling) -> None:
     [call] = polling.fake.calls_to("setMyCommands")
     assert [(c["command"], c["description"]) for c in call.params["commands"]] == list(COMMANDS)

@@ -41,14 +41,14 @@ class Poller:
         self._timeout = timedelta(seconds=timeout)
         self._allowed_updates = list(allowed_updates)
         # The `offset` of the next call: every update below it is kept (None: nothing confirmed yet).
-        self.offset: int | None = None
+        self._offset: int | None = None
 
     async def run(self) -> None:
         """Fetch, hand over and confirm until cancelled."""
         pause = 0.0
         while True:
             try:
-                updates = await self._bot.get_updates(offset=self.offset, timeout=self._timeout,
+                updates = await self._bot.get_updates(offset=self._offset, timeout=self._timeout,
                                                       allowed_updates=self._allowed_updates)
             except InvalidToken:
                 log.error("telegram refused the token: polling stopped")
@@ -60,6 +60,9 @@ class Poller:
             except TelegramError as exc:  # network, a webhook set elsewhere (409), a server error
                 pause = min(LONGEST_PAUSE, max(FIRST_PAUSE, pause * 1.5))
                 log.warning("telegram polling failed", extra={"error": type(exc).__name__, "retry_in": pause})
+            except Exception:  # an answer PTB could not read: polling must not die of it, silently
+                pause = min(LONGEST_PAUSE, max(FIRST_PAUSE, pause * 1.5))
+                log.exception("telegram polling failed", extra={"retry_in": pause})
             else:
                 pause = 0.0
                 if not await self._take(updates):
@@ -68,7 +71,7 @@ class Poller:
                 await asyncio.sleep(pause)
 
     async def _take(self, updates: Sequence[Update]) -> bool:
-        """Hand the batch over and move `offset` past what is kept; False when a handling was cancelled."""
+        """Hand the batch over and move the offset past what is kept; False when a handling was cancelled."""
         handlings = [(update.update_id, self._accept(update)) for update in updates]
         for update_id, handling in handlings:
             if handling is not None:
@@ -76,6 +79,6 @@ class Poller:
                 if not handling.kept.done() and handling.task.cancelled():
                     return False
             # Kept, or failed in the inbox (logged there; sending it again would fail the same way).
-            self.offset = update_id + 1
+            self._offset = update_id + 1
         return True
 
