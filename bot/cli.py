@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from faq.content import Content
 
 CLI_ACTOR = "cli"
+EMPTIES_DATABASE = ("Lùi về trống (base) sẽ xoá mọi bảng và toàn bộ dữ liệu: người dân, phiếu, chiến dịch, nhật ký. "
+                    "Nếu chắc chắn, hãy chạy lại lệnh với --yes.")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -29,13 +31,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not hasattr(args, "run"):
         parser.print_help()
         raise SystemExit(2)
-    from bot.settings import SettingsError
+    from bot.settings import OperatorError
 
     try:
         code = args.run(args)
-    except SettingsError as exc:
+    except OperatorError as exc:  # a setup mistake, not a bug: one line, no traceback
         print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except BrokenPipeError:
@@ -66,8 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db.add_parser("upgrade", help="áp dụng các migration")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(run=_db_upgrade)
-    downgrade = db.add_parser("downgrade", help="lùi migration (mặc định: về trống)")
-    downgrade.add_argument("revision", nargs="?", default="base")
+    # No default revision: downgrading to "base" drops every table, so a bare command must never do it.
+    downgrade = db.add_parser("downgrade", help="lùi migration về phiên bản REVISION (ví dụ 0006, hoặc -1)")
+    downgrade.add_argument("revision", help='phiên bản đích; "base" xoá mọi bảng và dữ liệu, cần thêm --yes')
+    downgrade.add_argument("--yes", action="store_true", help="đồng ý xoá toàn bộ dữ liệu khi lùi về base")
     downgrade.set_defaults(run=_db_downgrade)
     db.add_parser("current", help="phiên bản hiện tại").set_defaults(run=_db_current)
 
@@ -251,6 +255,9 @@ def _db_downgrade(args: argparse.Namespace) -> int:
     from bot.store import migrate
 
     async def work(engine: Any) -> int:
+        if not args.yes and await migrate.empties_database(engine, args.revision):
+            print(EMPTIES_DATABASE, file=sys.stderr)
+            return 2
         await migrate.downgrade(engine, args.revision)
         print(f"Cơ sở dữ liệu ở phiên bản {await migrate.current_revision(engine) or 'trống'}")
         return 0

@@ -83,7 +83,10 @@ def _create(args: argparse.Namespace) -> int:
 
     text = args.text
     if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
+        read = read_text_file(Path(text[1:]), "utf-8")
+        if read is None:
+            return 2
+        text = read
 
     async def work(session: AsyncSession, settings: Settings) -> int:
         zone = settings.timezone
@@ -189,6 +192,24 @@ def _cancel(args: argparse.Namespace) -> int:
     return _in_session(work)
 
 
+def read_text_file(path: Path, encoding: str) -> str | None:
+    """The file's text, or None after telling the operator, in one line, why it could not be read."""
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        why = "không có tệp này"
+    except IsADirectoryError:
+        why = "đây là một thư mục"
+    except PermissionError:
+        why = "không có quyền đọc"
+    except UnicodeDecodeError:
+        why = "tệp không phải văn bản UTF-8"
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    print(f"Không đọc được tệp {path}: {why}.", file=sys.stderr)
+    return None
+
+
 def read_subscribers(text: str, areas: tuple[str, ...]) -> tuple[list[SubscriberRow], list[str]]:
     """Parse and check a subscribers CSV; returns the rows and the problems (each naming its line)."""
     from bot.store.campaigns import SubscriberRow
@@ -230,10 +251,8 @@ def _import(args: argparse.Namespace) -> int:
 
     from bot.store import audit, campaigns
 
-    try:
-        text = args.file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"Không đọc được tệp {args.file}: {exc}", file=sys.stderr)
+    text = read_text_file(args.file, "utf-8-sig")
+    if text is None:
         return 2
     settings = _settings()
     rows, problems = read_subscribers(text, settings.areas)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from annotated_types import Ge, Gt, Le
 from pydantic import (
     AliasChoices,
     Field,
@@ -20,6 +21,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The working-time parsers are the ones the handoff uses, so what starts is what is understood later.
@@ -28,6 +31,9 @@ from handlers.hours import parse_days, parse_holidays, parse_hours
 _WORKING_TIME_PARSERS: dict[str, Callable[[str], object]] = {
     "working_hours": parse_hours, "working_days": parse_days, "holidays": parse_holidays,
 }
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def env(name: str, **kwargs: Any) -> Any:
@@ -49,8 +55,8 @@ class Settings(BaseSettings):
     public_url: str | None = env("TROLY_PUBLIC_URL", default=None)
     admin_token: SecretStr | None = env("TROLY_ADMIN_TOKEN", default=None)
     timezone_name: str = env("TROLY_TIMEZONE", default="Asia/Ho_Chi_Minh")
-    log_level: str = env("TROLY_LOG_LEVEL", default="INFO")
-    log_format: str = env("TROLY_LOG_FORMAT", default="json", pattern="^(json|text)$")
+    log_level: LogLevel = env("TROLY_LOG_LEVEL", default="INFO")
+    log_format: Literal["json", "text"] = env("TROLY_LOG_FORMAT", default="json")
 
     # How the assistant speaks and where: STYLE.md makes the term of address a commune's choice.
     commune_name: str = env("TROLY_COMMUNE_NAME", default="UBND xã/phường")
@@ -60,9 +66,13 @@ class Settings(BaseSettings):
     )
 
     # Volunteer handoff: the resident is told honestly when to expect an answer.
-    working_hours: str = env("TROLY_WORKING_HOURS", default="07:30-17:00", pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
-    working_days: str = env("TROLY_WORKING_DAYS", default="1-6", pattern=r"^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$")
-    holidays: str = env("TROLY_HOLIDAYS", default="", pattern=r"^(\d{4}-\d{2}-\d{2})?(,\d{4}-\d{2}-\d{2})*$")
+    # A pattern's `examples` (and `description`) are what the operator is told when a value does not match it.
+    working_hours: str = env("TROLY_WORKING_HOURS", default="07:30-17:00", pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$",
+                             examples=["07:30-17:00"])
+    working_days: str = env("TROLY_WORKING_DAYS", default="1-6", pattern=r"^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$",
+                            examples=["1-6", "1-5,7"], description="1 là thứ Hai, 7 là Chủ nhật")
+    holidays: str = env("TROLY_HOLIDAYS", default="", pattern=r"^(\d{4}-\d{2}-\d{2})?(,\d{4}-\d{2}-\d{2})*$",
+                        examples=["2026-09-02", "2026-09-02,2027-02-16"])
     handoff_reply_minutes: int = env("TROLY_HANDOFF_REPLY_MINUTES", default=15, ge=1)
     handoff_reannounce_minutes: int = env("TROLY_HANDOFF_REANNOUNCE_MINUTES", default=10, ge=1)
     handoff_raise_minutes: int = env("TROLY_HANDOFF_RAISE_MINUTES", default=30, ge=1)
@@ -80,7 +90,8 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = env("TELEGRAM_BOT_TOKEN", default=None)
     telegram_api_url: str = env("TELEGRAM_API_URL", default="https://api.telegram.org/bot")
     telegram_webhook_secret: SecretStr | None = env("TELEGRAM_WEBHOOK_SECRET", default=None)
-    telegram_volunteer_chat_id: int | None = env("TELEGRAM_VOLUNTEER_CHAT_ID", default=None)
+    telegram_volunteer_chat_id: int | None = env("TELEGRAM_VOLUNTEER_CHAT_ID", default=None,
+                                                 examples=["-1001234567890"])
     telegram_broadcast_rate: float = env("TELEGRAM_BROADCAST_RATE", default=25.0, gt=0, le=1000)
 
     zalo_app_id: str | None = env("ZALO_APP_ID", default=None)
@@ -89,9 +100,16 @@ class Settings(BaseSettings):
     zalo_access_token: SecretStr | None = env("ZALO_ACCESS_TOKEN", default=None)
     zalo_refresh_token: SecretStr | None = env("ZALO_REFRESH_TOKEN", default=None)
     # Zalo verifies the webhook's domain by a meta tag on a page we serve (at /zalo-verify.html and /).
-    zalo_site_verification: str | None = env("ZALO_SITE_VERIFICATION", default=None, pattern=r"^[A-Za-z0-9_-]+$")
+    zalo_site_verification: str | None = env("ZALO_SITE_VERIFICATION", default=None, pattern=r"^[A-Za-z0-9_-]+$",
+                                             examples=["Ab12_cD-34"],
+                                             description="mã Zalo cấp: chỉ chữ không dấu, chữ số, - và _")
     zalo_api_url: str = env("ZALO_API_URL", default="https://openapi.zalo.me")
     zalo_oauth_url: str = env("ZALO_OAUTH_URL", default="https://oauth.zaloapp.com")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # "info" has always worked
 
     @field_validator("timezone_name")
     @classmethod
@@ -167,18 +185,17 @@ class Settings(BaseSettings):
         return self.zalo_app_id is not None  # with the rest it needs (see _zalo_whole_or_absent)
 
 
-class SettingsError(Exception):
-    """A setting has a value we cannot use; the message is one line meant for the operator."""
+class OperatorError(Exception):
+    """A mistake in how troly is set up or run, not a bug: `troly` prints the message, one line meant for the
+    operator, and exits with `exit_code` (2: configuration, 1: something at run time), without a traceback."""
+
+    exit_code = 1
 
 
-_EXPECTED = {
-    "int_parsing": "cần một số nguyên",
-    "float_parsing": "cần một số",
-    "greater_than_equal": "giá trị quá nhỏ",
-    "less_than_equal": "giá trị quá lớn",
-    "greater_than": "cần lớn hơn 0",
-    "string_pattern_mismatch": "sai định dạng",
-}
+class SettingsError(OperatorError):
+    """A setting has a value we cannot use."""
+
+    exit_code = 2
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -187,20 +204,63 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        expected = _EXPECTED.get(error["type"], error["msg"].removeprefix("Value error, "))
         if not error["loc"]:  # a rule across variables; its input is every setting, secrets included
-            raise SettingsError(f"Lỗi cấu hình: {expected}.") from None
-        variable = _variable_name(str(error["loc"][0]))
-        if error["type"] == "string_pattern_mismatch":
-            expected += f" (mẫu {error['ctx']['pattern']})"
+            raise SettingsError(f"Lỗi cấu hình: {_message_of(error)}.") from None
+        variable, info = _field_of(str(error["loc"][0]))
+        expected = _expected(error, info) if info is not None else _message_of(error)
         raise SettingsError(
             f"Lỗi cấu hình: {variable}={error.get('input')!r} không hợp lệ: {expected}."
         ) from None
 
 
-def _variable_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info else None
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return field
+def _field_of(name: str) -> tuple[str, FieldInfo | None]:
+    """The variable and field behind an error's location (a variable name, or a field name from code)."""
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        variable = str(alias.choices[0]) if isinstance(alias, AliasChoices) else field
+        if name in (field, variable):
+            return variable, info
+    return name, None
+
+
+def _expected(error: ErrorDetails, info: FieldInfo) -> str:
+    """What the variable needs, in the operator's words: the whole rule (a range, an example, the choices), since
+    pydantic's own words name the one check that failed, or quote a regular expression."""
+    kind = error["type"]
+    if kind.startswith(("int_", "float_", "greater_than", "less_than")):
+        return _number_rule(info)
+    if kind == "string_pattern_mismatch" and info.examples:
+        example = "cần dạng " + " hoặc ".join(str(e) for e in info.examples)
+        return f"{example} ({info.description})" if info.description else example
+    if kind == "literal_error":
+        choices = [str(choice) for choice in get_args(info.annotation)]
+        return f"cần {', '.join(choices[:-1])} hoặc {choices[-1]}"
+    return _message_of(error)
+
+
+def _message_of(error: ErrorDetails) -> str:
+    # Our own validators' messages are Vietnamese already; pydantic prefixes them.
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _number_rule(info: FieldInfo) -> str:
+    """"cần một số nguyên từ 5 đến 3600", from the field's own bounds, so the message cannot drift from them."""
+    kind = "một số nguyên" if int in (info.annotation, *get_args(info.annotation)) else "một số"
+    ge, gt, le = _bound(info, Ge, "ge"), _bound(info, Gt, "gt"), _bound(info, Le, "le")
+    if ge is not None:
+        rule = f" từ {ge} đến {le}" if le is not None else f" từ {ge} trở lên"
+    elif gt is not None:
+        rule = f" lớn hơn {gt} và không quá {le}" if le is not None else f" lớn hơn {gt}"
+    else:
+        rule = f" không quá {le}" if le is not None else ""
+    example = f", ví dụ {info.examples[0]}" if info.examples else ""
+    return f"cần {kind}{rule}{example}"
+
+
+def _bound(info: FieldInfo, kind: type[Ge | Gt | Le], name: str) -> str | None:
+    """The field's bound of this kind (`ge=5` → "5"), as the operator would write it."""
+    for constraint in info.metadata:
+        if isinstance(constraint, kind):
+            value = getattr(constraint, name)
+            return f"{value:g}" if isinstance(value, float) else str(value)
+    return None
