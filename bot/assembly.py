@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import ChainMap
+
+from bot.channels.base import Sender
 from bot.channels.webchat import WebChat
 from bot.handoff_timers import HandoffTimers
 from bot.housekeeping import Housekeeping
@@ -45,7 +48,10 @@ def assemble(runtime: Runtime) -> tuple[list[Service], list[Mount]]:
         services.append(TokenKeeper(zalo.tokens))
         mounts.append(zalo.mount)
 
-    campaign_services, campaign_mounts = campaign_parts(runtime, pipeline.senders)
+    # The outbox reaches a web chat by storing the message for the page to poll; the pipeline's web sender stores
+    # nothing, its turns' replies being stored already. Every other channel has one sender for both.
+    outbox_senders: ChainMap[str, Sender] = ChainMap({"web": webchat.outbox_sender}, pipeline.senders)
+    campaign_services, campaign_mounts = campaign_parts(runtime, outbox_senders)
     services += campaign_services
     mounts += campaign_mounts
 

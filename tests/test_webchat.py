@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -31,6 +32,23 @@ async def test_the_page_is_served_accessible_and_mobile_ready(client: TestClient
     assert response.status == 200
     html = await response.text()
     assert '<html lang="vi">' in html and 'name="viewport"' in html and 'aria-live="polite"' in html
+
+
+async def test_the_page_names_the_commune_labels_its_input_and_says_what_to_do_without_javascript(
+    sqlite_url: str,
+) -> None:
+    runtime = Runtime.build(load_settings(TROLY_DATABASE_URL=sqlite_url, TROLY_COMMUNE_NAME="UBND xã <Hoà Bình>"))
+    _, mounts = assemble(runtime)
+    async with TestClient(TestServer(build_app(runtime, mounts))) as client:
+        html = await (await client.get("/chat")).text()
+    await runtime.close()
+    assert "UBND xã &lt;Hoà Bình&gt;" in html and "<Hoà Bình>" not in html
+    label = html[html.index('<label for="text"'):]
+    assert 'class="sr"' not in label[:label.index(">")], "the label is visible, not only a placeholder"
+    noscript = " ".join(re.findall(r"<noscript>(.*?)</noscript>", html, re.DOTALL))
+    assert "cần bật JavaScript" in noscript and "Trung tâm phục vụ hành chính công" in noscript
+    assert "UBND xã &lt;Hoà Bình&gt;" in noscript
+    assert 'aria-live="polite"' in html and ":focus-visible" in html
 
 
 async def test_a_conversation_over_the_api_with_a_cookie_session(client: TestClient) -> None:

@@ -1,13 +1,34 @@
 """The chat box on the ward's website: a page at /chat over a small JSON API, sessions by cookie.
 
-`POST /chat/api/messages` takes `{"text": …}` or `{"payload": …}` (a pressed button) and answers with the
-replies; `GET /chat/api/messages?after=N` returns what arrived since (a volunteer's answer, a reminder).
+- `POST /chat/api/messages` takes `{"text": …}` or `{"payload": …}` (a pressed button), and optionally
+  `"after"`: the page's cursor. It answers `{"messages": [...], "cursor": N}`: the turn's replies, preceded by
+  what was stored for the resident after `after` (a volunteer's answer that came since the last poll) and followed
+  by anything stored for them while the turn ran. Poll after `cursor` next.
+- `GET /chat/api/messages?after=N` returns what was stored for the resident since (a volunteer's answer, a
+  broadcast), and the new cursor.
+- `GET /chat/api/history` returns the recent conversation (the resident's own typed questions too), for a page
+  that opens: a returning resident sees what arrived while the page was closed, and is not greeted again. Empty
+  (and cursor 0) on a first visit, which the page greets with "/start".
+
+A message is `{"html", "buttons": [{"title", "payload", "url"}]}`, plus `"from"` ("bot", or "me" for the
+resident's own words in the history) and, when read back from storage, `"id"` (the page keeps those past its
+cursor only, so nothing shows twice). Stored messages have no buttons; a broadcast's link is kept as a line.
+
+The page has no push: it shows the HTTP answer to its own request and polls what is stored. So there are two
+senders. `WebChatSender` is the pipeline's: a turn's replies go back in the HTTP answer (to the resident writing)
+or were stored by the pipeline (a volunteer's answer), so it stores nothing. `WebChatOutboxSender` is the
+outbox's (broadcasts, delivery reports): nothing stored them, so it stores each in the resident's conversation.
+For a chat that was erased or never opened, both answer BLOCKED (the resident is gone), never SENT.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import secrets
+from collections import Counter
+from collections.abc import Sequence
+from contextvars import ContextVar
 from importlib import resources
 from typing import Any
 
@@ -16,43 +37,81 @@ from aiohttp import web
 from bot.channels.base import Delivery, Inbox, Result
 from bot.channels.markup import to_html
 from bot.runtime import Runtime
+from bot.settings import Settings
 from bot.store import residents
+from bot.store.models import Message
 from handlers.messages import Incoming, Kind, Outgoing
 
 COOKIE = "troly_chat"
 MAX_TEXT = 2000
 MAX_PAYLOAD = 64
+HISTORY = 40  # messages a reopened page shows: enough to pick up where the resident left off
 
 ERRORS = {
     "bad_json": "Yêu cầu không hợp lệ: cần một đối tượng JSON.",
     "bad_message": "Yêu cầu không hợp lệ: cần \"text\" (tối đa 2.000 ký tự) hoặc \"payload\".",
+    "bad_after": "Yêu cầu không hợp lệ: \"after\" phải là số nguyên không âm.",
 }
+
+SENT = Delivery(Result.SENT)
+GONE = Delivery(Result.BLOCKED, detail="no such web chat: erased, or never opened")
 
 
 class WebChatSender:
-    """Web replies are returned in the HTTP answer, and stored messages are read by polling: nothing to push."""
+    """The pipeline's sender: a turn's replies are already where the page reads them; it only says whether so."""
 
     channel = "web"
 
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        # The chat whose HTTP request this task is answering: its replies go back in that answer, even when
+        # nothing of theirs is stored (they just erased their data, or the turn failed).
+        self.answering: ContextVar[str | None] = ContextVar("webchat_answering", default=None)
+
     async def send(self, message: Outgoing) -> Delivery:
-        return Delivery(Result.SENT)
+        if self.answering.get() == message.user_id:
+            return SENT
+        # Anyone else's (a volunteer's answer) was stored by the pipeline if, and only if, the chat exists.
+        async with self.runtime.sessions() as session:
+            found = await residents.find_identity(session, "web", message.user_id)
+        return SENT if found is not None else GONE
+
+
+class WebChatOutboxSender:
+    """The outbox's sender: stores the message in the resident's conversation, where the page's polling finds it.
+
+    The outbox sends a turn's reply only when the process died before the reply's outcome was written (see
+    bot/outbox/journal.py): then, as on every channel, that reply may appear twice."""
+
+    channel = "web"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def send(self, message: Outgoing) -> Delivery:
+        async with self.runtime.sessions() as session, session.begin():
+            stored = await residents.store_outbound(session, "web", message.user_id, _as_stored(message),
+                                                    self.runtime.now())
+        return SENT if stored else GONE
 
 
 class WebChat:
     def __init__(self, runtime: Runtime, inbox: Inbox) -> None:
         self.runtime = runtime
         self.inbox = inbox
-        self.sender = WebChatSender()
+        self.sender = WebChatSender(runtime)
+        self.outbox_sender = WebChatOutboxSender(runtime)
+        self.html = _page(runtime.settings)  # the settings do not change while the process runs
 
     def mount(self, app: web.Application) -> None:
         app.router.add_get("/chat", self.page)
         app.router.add_get("/chat/", self.page)
         app.router.add_post("/chat/api/messages", self.post_message)
         app.router.add_get("/chat/api/messages", self.get_messages)
+        app.router.add_get("/chat/api/history", self.get_history)
 
     async def page(self, request: web.Request) -> web.Response:
-        html = resources.files("bot.web").joinpath("static/chat.html").read_text(encoding="utf-8")
-        return web.Response(text=html, content_type="text/html", headers={
+        return web.Response(text=self.html, content_type="text/html", headers={
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
                                        "script-src 'self' 'unsafe-inline'; frame-ancestors *",
         })
@@ -78,27 +137,46 @@ class WebChat:
         incoming_fields = _parse(body)
         if incoming_fields is None:
             return web.json_response({"error": ERRORS["bad_message"]}, status=400)
+        try:
+            after = _after(body)
+        except ValueError:
+            return web.json_response({"error": ERRORS["bad_after"]}, status=400)
         token, new = self._session(request)
         kind, text = incoming_fields
-        replies = await self.inbox.receive(Incoming("web", token, kind, text=text))
-        cursor = await self._cursor(token)
-        response = web.json_response({"messages": [_render(m) for m in replies], "cursor": cursor})
-        return self._with_cookie(response, token, new)
+        before = 0 if new else await self._cursor(token)
+        answering = self.sender.answering.set(token)
+        try:
+            replies = await self.inbox.receive(Incoming("web", token, kind, text=text))
+        finally:
+            self.sender.answering.reset(answering)
+        # Only what is addressed to this chat: a turn may also post to the volunteers' group.
+        mine = [m for m in replies if (m.channel, m.user_id) == ("web", token)]
+        stored, cursor = await self._stored_after(token, before if after is None else min(after, before))
+        earlier = [row for row in stored if row.id <= before]
+        meanwhile = _not_replies([row for row in stored if row.id > before], mine)
+        messages = _shown(earlier) + [_render(m) for m in mine] + _shown(meanwhile)
+        return self._with_cookie(web.json_response({"messages": messages, "cursor": cursor}), token, new)
 
     async def get_messages(self, request: web.Request) -> web.Response:
         token, new = self._session(request)
         after = request.query.get("after", "0")
         if not after.isdigit():
             return web.json_response({"error": "Tham số after phải là số."}, status=400)
-        messages: list[dict[str, Any]] = []
-        cursor = int(after)
+        stored, cursor = ([], int(after)) if new else await self._stored_after(token, int(after))
+        response = web.json_response({"messages": _shown(stored), "cursor": cursor or int(after)})
+        return self._with_cookie(response, token, new)
+
+    async def get_history(self, request: web.Request) -> web.Response:
+        token, new = self._session(request)
+        rows: list[Message] = []
         if not new:
             async with self.runtime.sessions() as session:
                 identity = await residents.find_identity(session, "web", token)
                 if identity is not None:
-                    for row in await residents.messages_after(session, identity.id, int(after), "out"):
-                        messages.append({"html": to_html(row.text or ""), "buttons": []})
-                        cursor = row.id
+                    rows = await residents.recent_messages(session, identity.id, HISTORY)
+        messages = [item for row in rows if (item := _history_item(row)) is not None]
+        # Every later outbound message has a greater id than the window's newest row, whatever its direction.
+        cursor = rows[-1].id if rows else 0
         return self._with_cookie(web.json_response({"messages": messages, "cursor": cursor}), token, new)
 
     async def _cursor(self, token: str) -> int:
@@ -107,6 +185,15 @@ class WebChat:
             if identity is None:
                 return 0
             return await residents.last_message_id(session, identity.id, "out")
+
+    async def _stored_after(self, token: str, after: int) -> tuple[list[Message], int]:
+        """The messages stored for this chat after `after`, and the cursor past them (0: no such chat)."""
+        async with self.runtime.sessions() as session:
+            identity = await residents.find_identity(session, "web", token)
+            if identity is None:
+                return [], 0  # erased (perhaps by this very turn), or never stored
+            rows = list(await residents.messages_after(session, identity.id, after, "out"))
+        return rows, rows[-1].id if rows else after
 
 
 def _parse(body: Any) -> tuple[Kind, str] | None:
@@ -120,9 +207,80 @@ def _parse(body: Any) -> tuple[Kind, str] | None:
     return None
 
 
+def _after(body: dict[str, Any]) -> int | None:
+    """The page's cursor sent with a message; None when absent (an older page). ValueError when malformed."""
+    after = body.get("after")
+    if after is None:
+        return None
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError(after)
+    return after
+
+
+def _not_replies(rows: Sequence[Message], replies: Sequence[Outgoing]) -> list[Message]:
+    """Rows stored while the turn ran that are not its own replies (those go out rendered, with their buttons)."""
+    pending = Counter(reply.text for reply in replies)
+    others: list[Message] = []
+    for row in rows:
+        if pending[row.text or ""] > 0:
+            pending[row.text or ""] -= 1
+        else:
+            others.append(row)
+    return others
+
+
 def _render(message: Outgoing) -> dict[str, Any]:
     return {
+        "from": "bot",
         "html": to_html(message.text),
         "buttons": [{"title": b.title, "payload": b.payload, "url": b.url} for b in message.buttons],
         "row_size": message.row_size,
     }
+
+
+def _shown(rows: Sequence[Message]) -> list[dict[str, Any]]:
+    """Stored bot messages as the page shows them (a text cleared by the retention job is left out)."""
+    return [{"id": row.id, "from": "bot", "html": to_html(row.text), "buttons": []} for row in rows if row.text]
+
+
+def _history_item(row: Message) -> dict[str, Any] | None:
+    """One row of a reopened page: the bot's messages and what the resident typed; not their commands ("/start")
+    or the payloads of buttons they pressed, which would read as code."""
+    if not row.text:
+        return None
+    if row.direction == "out":
+        return {"id": row.id, "from": "bot", "html": to_html(row.text), "buttons": []}
+    if row.author == "resident" and row.kind == Kind.TEXT.value and not row.text.startswith("/"):
+        return {"id": row.id, "from": "me", "html": html.escape(row.text, quote=False), "buttons": []}
+    return None
+
+
+def _as_stored(message: Outgoing) -> str:
+    """The text kept for the page to read: a stored message has no buttons, so a link keeps its address."""
+    links = [f"{button.title}: {button.url}" for button in message.buttons if button.url]
+    return "\n\n".join([message.text, "\n".join(links)]) if links else message.text
+
+
+def _page(settings: Settings) -> str:
+    """chat.html with the commune's name and the term of address, escaped."""
+    term = settings.term_of_address
+    values = {
+        "commune": settings.commune_name,
+        "term": term,
+        "Term": term[:1].upper() + term[1:],
+        "elsewhere": _elsewhere(settings),
+    }
+    page = resources.files("bot.web").joinpath("static/chat.html").read_text(encoding="utf-8")
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", html.escape(value))
+    return page
+
+
+def _elsewhere(settings: Settings) -> str:
+    """Where else to ask when the page cannot run: the commune's other channels, or its office."""
+    channels = [name for name, enabled in (("Zalo", settings.zalo_enabled), ("Telegram", settings.telegram_enabled))
+                if enabled]
+    office = f"đến Trung tâm phục vụ hành chính công của {settings.commune_name} để được hỗ trợ trực tiếp"
+    if not channels:
+        return office
+    return f"nhắn cho {settings.commune_name} qua {' hoặc '.join(channels)}, hoặc {office}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -181,6 +181,29 @@ async def messages_after(session: AsyncSession, identity_id: int, after_id: int,
             .order_by(Message.id)
         )
     ).all()
+
+
+async def recent_messages(session: AsyncSession, identity_id: int, limit: int) -> list[Message]:
+    """The last `limit` messages of one identity's conversation, in and out, oldest first."""
+    newest_first = (await session.scalars(
+        select(Message).where(Message.identity_id == identity_id).order_by(Message.id.desc()).limit(limit)
+    )).all()
+    return list(reversed(newest_first))
+
+
+_OUTBOUND_COLUMNS = ("identity_id", "direction", "author", "kind", "text", "created_at")
+
+
+async def store_outbound(session: AsyncSession, channel: str, external_id: str, text: str, at: datetime) -> bool:
+    """Keep a message the bot sent outside a turn (a broadcast) in the recipient's conversation, as a turn's
+    replies are kept. False, storing nothing, when there is no such identity (erased, or never wrote).
+
+    One INSERT … SELECT from the identity: an erasure committed meanwhile leaves nothing, never a dangling row."""
+    identity = select(_IDENTITIES.id, literal("out"), literal("bot"), literal("text"), literal(text),
+                      literal(at, UTCDateTime())).where(_IDENTITIES.channel == channel,
+                                                         _IDENTITIES.external_id == external_id)
+    result = await session.execute(insert(Message.__table__).from_select(_OUTBOUND_COLUMNS, identity))
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def last_message_id(session: AsyncSession, identity_id: int, direction: str) -> int:
