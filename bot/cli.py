@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from faq.content import Content
 
 CLI_ACTOR = "cli"
+RETENTION_LABELS = {
+    "message_texts_cleared": "Nội dung tin nhắn đã xoá",
+    "ticket_summaries_cleared": "Tóm tắt phiếu đã xoá",
+    "deliveries_deleted": "Bản ghi gửi tin đã xoá",
+    "update_keys_deleted": "Mã cập nhật cũ đã xoá",
+}
 EMPTIES_DATABASE = ("Lùi về trống (base) sẽ xoá mọi bảng và toàn bộ dữ liệu: người dân, phiếu, chiến dịch, nhật ký. "
                     "Nếu chắc chắn, hãy chạy lại lệnh với --yes.")
 
@@ -29,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
-        parser.print_help()
+        # "troly faq" alone: the help of `faq`, whose actions are what the operator was looking for.
+        getattr(args, "help_of", parser).print_help()
         raise SystemExit(2)
     from bot.settings import OperatorError
 
@@ -64,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", type=Path)
     evaluate.set_defaults(run=_eval)
 
-    db = commands.add_parser("db", help="cơ sở dữ liệu").add_subparsers(metavar="ACTION")
+    db = command_group(commands, "db", "cơ sở dữ liệu")
     upgrade = db.add_parser("upgrade", help="áp dụng các migration")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(run=_db_upgrade)
@@ -75,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     downgrade.set_defaults(run=_db_downgrade)
     db.add_parser("current", help="phiên bản hiện tại").set_defaults(run=_db_current)
 
-    faq = commands.add_parser("faq", help="nội dung hỏi đáp").add_subparsers(metavar="ACTION")
+    faq = command_group(commands, "faq", "nội dung hỏi đáp")
     check = faq.add_parser("check", help="kiểm tra nội dung hỏi đáp")
     check.add_argument("--topics", type=Path, default=None, help="tệp topics.yaml (mặc định: ../shared/faq/)")
     check.set_defaults(run=_faq_check)
@@ -87,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         decide.add_argument("proposal_id", type=int)
         decide.set_defaults(run=_faq_decide, accept=action == "accept")
 
-    role = commands.add_parser("role", help="vai trò tình nguyện viên và cán bộ").add_subparsers(metavar="ACTION")
+    role = command_group(commands, "role", "vai trò tình nguyện viên và cán bộ")
     for action in ("grant", "revoke"):
         sub = role.add_parser(action, help=f"{action} ROLE CHANNEL:USER_ID")
         sub.add_argument("role", choices=("volunteer", "staff"))
@@ -95,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=_role_change, action=action)
     role.add_parser("list", help="liệt kê vai trò").set_defaults(run=_role_list)
 
-    resident = commands.add_parser("resident", help="dữ liệu của một người dân").add_subparsers(metavar="ACTION")
+    resident = command_group(commands, "resident", "dữ liệu của một người dân")
     export = resident.add_parser("export", help="xuất toàn bộ dữ liệu của một người dân (JSON)")
     export.add_argument("address", help="ví dụ zalo:123456")
     export.set_defaults(run=_resident_export)
@@ -113,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_campaigns.register(commands)
     return parser
+
+
+def command_group(commands: Any, name: str, help_text: str) -> Any:
+    """A command whose actions are subcommands (`troly db upgrade`); given alone, it shows its own help."""
+    group = commands.add_parser(name, help=help_text)
+    group.set_defaults(help_of=group)
+    return group.add_subparsers(metavar="ACTION")
 
 
 def _settings() -> Settings:
@@ -308,9 +322,13 @@ def _role_list(args: argparse.Namespace) -> int:
     from bot.store import roles
 
     async def work(session: AsyncSession) -> int:
-        for role in await roles.list_roles(session):
-            granted = f"cấp {role.granted_at:%Y-%m-%d} bởi {role.granted_by}"
+        held = await roles.list_roles(session)
+        zone = _settings().timezone  # the commune's date, as the dashboard shows it
+        for role in held:
+            granted = f"cấp {role.granted_at.astimezone(zone):%d/%m/%Y} bởi {role.granted_by}"
             print(f"{role.role:10} {role.channel}:{role.external_id}  ({granted})")
+        if not held:
+            print("Chưa ai được cấp vai trò. Cấp bằng: troly role grant volunteer telegram:123456789")
         return 0
 
     return _in_session(work)
@@ -399,7 +417,8 @@ def _retention(args: argparse.Namespace) -> int:
 
     async def work(session: AsyncSession) -> int:
         counts = await privacy.apply_retention(session, datetime.now(UTC), _settings().retention_days)
-        print(json.dumps(counts, ensure_ascii=False))
+        for key, label in RETENTION_LABELS.items():
+            print(f"{label}: {counts.get(key, 0)}")
         return 0
 
     return _in_session(work)

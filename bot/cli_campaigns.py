@@ -26,7 +26,9 @@ STATUS_NAMES = {
 
 def register(commands: Any) -> None:
     """Add the campaign and subscriber commands to `troly`'s subparsers."""
-    campaign = commands.add_parser("campaign", help="chiến dịch thông báo").add_subparsers(metavar="ACTION")
+    from bot.cli import command_group
+
+    campaign = command_group(commands, "campaign", "chiến dịch thông báo")
     create = campaign.add_parser("create", help="tạo chiến dịch (gửi ngay nếu không có --send-at/--recurrence)")
     create.add_argument("--title", required=True)
     create.add_argument("--text", required=True, help="nội dung; dùng @tệp.txt để đọc từ tệp")
@@ -52,9 +54,7 @@ def register(commands: Any) -> None:
     cancel.add_argument("campaign_id", type=int)
     cancel.set_defaults(run=_cancel)
 
-    subscribers = commands.add_parser("subscribers", help="người đăng ký nhận thông báo").add_subparsers(
-        metavar="ACTION"
-    )
+    subscribers = command_group(commands, "subscribers", "người đăng ký nhận thông báo")
     load = subscribers.add_parser("import", help="nhập tệp CSV channel,user_id,area (có dòng tiêu đề)")
     load.add_argument("file", type=Path)
     load.set_defaults(run=_import)
@@ -105,8 +105,12 @@ def _create(args: argparse.Namespace) -> int:
         except campaigns.CampaignError as exc:
             print(f"Lỗi: {exc}", file=sys.stderr)
             return 2
-        print(f"Đã tạo chiến dịch #{campaign.id} ({STATUS_NAMES[campaign.status]}); "
-              "máy chủ đang chạy (troly serve) sẽ gửi theo lịch.")
+        if campaign.status == "draft":
+            print(f"Đã lưu nháp chiến dịch #{campaign.id}; bản nháp không được gửi cho đến khi chạy "
+                  f"troly campaign schedule {campaign.id}.")
+        else:
+            print(f"Đã tạo chiến dịch #{campaign.id} ({STATUS_NAMES[campaign.status]}); "
+                  "máy chủ đang chạy (troly serve) sẽ gửi theo lịch.")
         return 0
 
     return _in_session(work)

@@ -382,3 +382,23 @@ async def test_runs_reach_done_through_the_sender(world: World) -> None:
     assert await world.campaign_status(campaign_id) == "done"
     async with world.runtime.sessions() as session:
         assert await session.scalar(select(CampaignRun.status)) == "done"
+
+
+def test_the_cli_speaks_to_the_operator_in_vietnamese(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TROLY_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("TROLY_TIMEZONE", "Asia/Ho_Chi_Minh")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_troly(["faq"], capsys)  # a group alone shows its own actions, not the top-level list
+    assert code == 2 and "check" in out and "serve" not in out
+    code, out, _ = run_troly(["role", "list"], capsys)
+    assert code == 0 and "Chưa ai được cấp vai trò" in out
+    assert run_troly(["role", "grant", "staff", "telegram:42"], capsys)[0] == 0
+    code, out, _ = run_troly(["role", "list"], capsys)
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert f"cấp {today:%d/%m/%Y}" in out  # the commune's date, as on the dashboard
+    code, out, _ = run_troly(["retention"], capsys)
+    assert code == 0 and "Nội dung tin nhắn đã xoá: 0" in out and "{" not in out
+    code, out, _ = run_troly(["campaign", "create", "--title", "Họp", "--text", "Họp thôn", "--draft"], capsys)
+    assert code == 0 and "nháp" in out and "troly campaign schedule" in out and "sẽ gửi theo lịch" not in out
