@@ -6,7 +6,6 @@ import argparse
 import csv
 import io
 import sys
-import unicodedata
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,16 +215,18 @@ def read_text_file(path: Path, encoding: str) -> str | None:
 
 def read_subscribers(text: str, areas: tuple[str, ...]) -> tuple[list[SubscriberRow], list[str]]:
     """Parse and check a subscribers CSV; returns the rows and the problems (each naming its line)."""
-    from bot.store.campaigns import SubscriberRow
+    from bot.store.campaigns import SubscriberRow, commune_area
     from bot.store.models import CHANNELS
 
-    reader = csv.reader(io.StringIO(text))
+    first_line = text.partition("\n")[0]
+    # Excel saves "CSV" with semicolons where the decimal mark is a comma, as in Vietnamese settings.
+    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     problems: list[str] = []
     rows: list[SubscriberRow] = []
     header = next(reader, None)
     if header is None or [h.strip().lower() for h in header] != HEADER:
         return [], [f"dòng 1: cần dòng tiêu đề {','.join(HEADER)}"]
-    known = {unicodedata.normalize("NFC", a): a for a in areas}
     seen: dict[tuple[str, str], int] = {}
     for record in reader:
         line = reader.line_num
@@ -235,18 +236,18 @@ def read_subscribers(text: str, areas: tuple[str, ...]) -> tuple[list[Subscriber
             problems.append(f"dòng {line}: cần đúng 3 cột channel,user_id,area (có {len(record)})")
             continue
         channel, user_id, area = (cell.strip() for cell in record)
-        area = unicodedata.normalize("NFC", area)
+        known = commune_area(area, areas)
         if channel not in CHANNELS:
             problems.append(f"dòng {line}: kênh {channel!r} không hợp lệ (chọn {'/'.join(CHANNELS)})")
         elif not user_id or len(user_id) > 128:
             problems.append(f"dòng {line}: thiếu user_id hoặc quá dài")
-        elif area not in known:
+        elif known is None:
             problems.append(f"dòng {line}: khu vực {area!r} không có trong TROLY_AREAS ({', '.join(areas)})")
         elif (channel, user_id) in seen:
             problems.append(f"dòng {line}: {channel}:{user_id} đã có ở dòng {seen[(channel, user_id)]}")
         else:
             seen[(channel, user_id)] = line
-            rows.append(SubscriberRow(line, channel, user_id, known[area]))
+            rows.append(SubscriberRow(line, channel, user_id, known))
     return rows, problems
 
 

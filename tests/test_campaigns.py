@@ -402,3 +402,19 @@ def test_the_cli_speaks_to_the_operator_in_vietnamese(
     assert code == 0 and "Nội dung tin nhắn đã xoá: 0" in out and "{" not in out
     code, out, _ = run_troly(["campaign", "create", "--title", "Họp", "--text", "Họp thôn", "--draft"], capsys)
     assert code == 0 and "nháp" in out and "troly campaign schedule" in out and "sẽ gửi theo lịch" not in out
+
+
+def test_area_names_are_taken_as_the_commune_spells_them_and_excel_semicolons_are_read() -> None:
+    from bot.cli_campaigns import read_subscribers
+
+    areas = ("Thôn 1", "Tổ dân phố 3")
+    rows, problems = read_subscribers("channel;user_id;area\nzalo;123;thôn  1\ntelegram;456;TỔ DÂN PHỐ 3\n", areas)
+    assert problems == []
+    assert [(r.channel, r.user_id, r.area) for r in rows] == [("zalo", "123", "Thôn 1"),
+                                                              ("telegram", "456", "Tổ dân phố 3")]
+    _, problems = read_subscribers("channel,user_id,area\nzalo,123,Thôn Một\n", areas)
+    assert problems and "Thôn Một" in problems[0]
+
+    spec = campaigns.validate(campaigns.CampaignSpec("T", "x", "api", areas=("thôn 1", "Thôn 1")), HANOI_8AM,
+                              ZoneInfo("Asia/Ho_Chi_Minh"), known_areas=areas)
+    assert spec.areas == ("Thôn 1",)

@@ -70,6 +70,16 @@ def cron_trigger(expression: str, zone: ZoneInfo) -> Any:
     return CronTrigger.from_crontab(expression, timezone=zone)
 
 
+def commune_area(name: str, known_areas: Sequence[str]) -> str | None:
+    """The commune's own spelling of an area named with other case or spacing ("thôn  1" → "Thôn 1"), or None."""
+    wanted = _area_key(name)
+    return next((area for area in known_areas if _area_key(area) == wanted), None)
+
+
+def _area_key(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
 def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo,
              known_areas: Sequence[str] | None = None) -> CampaignSpec:
     """Check and tidy a campaign request; raises CampaignError with a message meant for staff."""
@@ -85,12 +95,13 @@ def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo,
         raise CampaignError(f"Nội dung dài quá {MAX_TEXT} ký tự.")
     areas = tuple(dict.fromkeys(unicodedata.normalize("NFC", a).strip() for a in spec.areas if a.strip()))
     if known_areas is not None:
-        # A misspelt area would reach nobody, silently: residents subscribe to the commune's own list.
-        known = {unicodedata.normalize("NFC", k) for k in known_areas}
-        unknown = [a for a in areas if a not in known]
+        # A misspelt area would reach nobody, silently: residents subscribe to the commune's own list. Case and
+        # spacing aside ("thôn 1"), a name is taken as the list spells it.
+        unknown = [a for a in areas if commune_area(a, known_areas) is None]
         if unknown:
             raise CampaignError(f"Khu vực không có trong danh sách của xã/phường: {', '.join(unknown)}. "
                                 f"Chọn trong: {', '.join(known_areas)}.")
+        areas = tuple(dict.fromkeys(commune_area(a, known_areas) or a for a in areas))
     channels = tuple(dict.fromkeys(c.strip() for c in spec.channels if c.strip()))
     for channel in channels:
         if channel not in CHANNELS:
