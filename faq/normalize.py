@@ -580,13 +580,39 @@ POLITE_EDGES: Final = frozenset(
 )
 
 
+# How a question asks "how do I…" (or where), folded: around a phrase of the FAQ ("quên mật khẩu VNeID phải làm sao",
+# "làm thế nào để kích hoạt VNeID", "tải VNeID ở đâu") they ask for that entry's steps, which is what every answer
+# gives. Longest first.
+HOW_TO_HEADS: Final = (("lam", "the", "nao", "de"), ("lam", "sao", "de"), ("cach", "nao", "de"), ("cach", "de"),
+                       ("huong", "dan", "cach"), ("huong", "dan"), ("cach",))
+HOW_TO_TAILS: Final = (("phai", "lam", "the", "nao"), ("phai", "lam", "sao"), ("lam", "the", "nao"),
+                       ("nhu", "the", "nao"), ("the", "nao"), ("lam", "sao"), ("ra", "sao"), ("o", "dau"))
+_HOW_TO_WORDS: Final = frozenset(w for affix in HOW_TO_HEADS + HOW_TO_TAILS for w in affix)
+
+
+def _says_more(words: Sequence[str]) -> bool:
+    """Whether `words` hold more than the wording of "how do I" ("làm thế nào" alone stays as it is)."""
+    return any(w not in _HOW_TO_WORDS for w in words)
+
+
 def phrase_key(folded_tokens: Sequence[str]) -> str:
-    """A normalised question or FAQ phrase as the two are compared: its folded words, polite words at the edges
-    dropped."""
+    """A normalised question or FAQ phrase as the two are compared: its folded words, with polite words and the
+    wording of "how do I…" dropped from its ends."""
     words = [w for w in folded_tokens if w.isalnum()]
     start, end = 0, len(words)
-    while start < end and words[start] in POLITE_EDGES:
-        start += 1
-    while end > start and words[end - 1] in POLITE_EDGES:
-        end -= 1
-    return " ".join(words[start:end])
+    while True:
+        before = (start, end)
+        while start < end and words[start] in POLITE_EDGES:
+            start += 1
+        while end > start and words[end - 1] in POLITE_EDGES:
+            end -= 1
+        for head in HOW_TO_HEADS:
+            if tuple(words[start : start + len(head)]) == head and _says_more(words[start + len(head) : end]):
+                start += len(head)
+                break
+        for tail in HOW_TO_TAILS:
+            if tuple(words[end - len(tail) : end]) == tail and _says_more(words[start : end - len(tail)]):
+                end -= len(tail)
+                break
+        if (start, end) == before:
+            return " ".join(words[start:end])

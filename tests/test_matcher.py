@@ -255,6 +255,18 @@ def test_a_label_or_an_own_keyword_typed_back_is_answered(small: Matcher, typed:
     assert (found.decision, found.faq_id, found.score) == ("answer", "a.passcode", 1.0)
 
 
+@pytest.mark.parametrize("typed", ["quên passcode phải làm sao", "làm thế nào để không nhớ passcode ạ",
+                                   "cach nao de quen passcode", "quen passcode the nao", "hướng dẫn quên passcode"])
+def test_the_wording_of_how_do_i_around_a_phrase_does_not_hide_it(small: Matcher, typed: str) -> None:
+    found = small.match(typed)
+    assert (found.decision, found.faq_id, found.score) == ("answer", "a.passcode", 1.0)
+
+
+def test_how_do_i_alone_or_inside_a_phrase_is_kept(small: Matcher) -> None:
+    assert small.match("làm sao").score < 1.0  # nothing left to be a phrase
+    assert small.match("quên làm sao passcode").score < 1.0  # not at an edge: the ranking decides
+
+
 def test_a_label_two_entries_share_asks_which(small: Matcher) -> None:
     found = small.match("lý lịch tư pháp")
     assert found.decision == "clarify"
@@ -283,7 +295,14 @@ def test_a_phrase_to_type_that_two_entries_share_is_reported(small: Matcher) -> 
 
 
 @pytest.mark.parametrize(("typed", "faq_id"), [("VNeID là gì", "vneid.overview"), ("vneid la gi a", "vneid.overview"),
-                                               ("nhập sai mật khẩu vneid", "vneid.password.forgot")])
+                                               ("nhập sai mật khẩu vneid", "vneid.password.forgot"),
+                                               # the movement's first tasks, as residents ask them
+                                               ("cài vneid", "vneid.overview"), ("tai vneid o dau", "vneid.overview"),
+                                               ("cài VNeID như thế nào ạ", "vneid.overview"),
+                                               ("dang ky vneid", "vneid.level1.register"),
+                                               ("làm thế nào để kích hoạt vneid", "vneid.activate"),
+                                               ("quên mật khẩu vneid phải làm sao", "vneid.password.forgot"),
+                                               ("lam can cuoc o dau", "cancuoc.card-and-fees")])
 def test_short_questions_the_shipped_faq_names_are_answered(matcher: Matcher, typed: str, faq_id: str) -> None:
     found = matcher.match(typed)
     assert (found.decision, found.faq_id) == ("answer", faq_id)

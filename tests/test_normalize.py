@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faq.normalize import fold, is_syllable, normalize, plain_words
+from faq.normalize import fold, is_syllable, normalize, phrase_key, plain_words
 from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS
 
 
@@ -177,3 +177,16 @@ def test_plain_words_for_comparing_typed_phrases() -> None:
     assert plain_words("  ĐĂNG   ký, nhận tin ") == "dang ky nhan tin"
     assert plain_words("Thôn Đông") == plain_words("thon dong")
     assert plain_words("...") == ""
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("Quên mật khẩu VNeID phải làm sao ạ?", "quen mat khau vneid"),
+    ("cho hỏi làm thế nào để kích hoạt VNeID", "kich hoat vneid"),
+    ("hướng dẫn cách cài vneid với", "cai vneid"),
+    ("tam tru dang ky o dau", "tam tru dang ky"),
+    ("nộp bản sao", "nop ban sao"),  # "sao" alone is a word here (a copy), not "how"
+    ("làm sao", "lam sao"),  # nothing would be left
+    ("làm thế nào", "lam the nao"),
+])
+def test_phrase_key_drops_polite_words_and_how_do_i_at_the_edges(text: str, key: str) -> None:
+    assert phrase_key(normalize(text).folded_tokens) == key
