@@ -302,7 +302,8 @@ def test_a_phrase_to_type_that_two_entries_share_is_reported(small: Matcher) -> 
                                                ("dang ky vneid", "vneid.level1.register"),
                                                ("làm thế nào để kích hoạt vneid", "vneid.activate"),
                                                ("quên mật khẩu vneid phải làm sao", "vneid.password.forgot"),
-                                               ("lam can cuoc o dau", "cancuoc.card-and-fees")])
+                                               ("lam can cuoc o dau", "cancuoc.card-and-fees"),
+                                               ("chu nho qua", "smartphone.elderly.basics")])
 def test_short_questions_the_shipped_faq_names_are_answered(matcher: Matcher, typed: str, faq_id: str) -> None:
     found = matcher.match(typed)
     assert (found.decision, found.faq_id) == ("answer", faq_id)
