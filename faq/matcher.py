@@ -51,6 +51,7 @@ from rapidfuzz.distance import OSA
 
 from faq.content import Entry, typed_phrases
 from faq.normalize import Normalized, fold, normalize, phrase_key
+from faq.tables.named_apps import GENERIC_DOMAINS, NAMED_APPS
 from faq.tables.out_of_scope import OUT_OF_SCOPE
 from faq.tables.syllables import VALID_TONELESS
 
@@ -241,6 +242,7 @@ class _Query:
     unknown: int  # real words absent from the FAQ
     unknown_pairs: int  # adjacent content words whose pair the FAQ never uses
     foreign: tuple[tuple[str, tuple[int, ...]], ...]  # other subjects named (see _analyse)
+    apps: tuple[int, ...]  # term ids of the apps named (faq/tables/named_apps.py)
 
 
 def _parts(token: str) -> list[str]:
@@ -318,6 +320,7 @@ class Matcher:
     unknown_idf: float
     oos_multi: MappingProxyType[str, tuple[tuple[str, ...], ...]]  # first syllable -> folded phrases
     oos_single: frozenset[str]  # single words, compared with diacritics
+    app_specific: frozenset[int]  # entries about one app or service, which must mention an app the question names
     doc_phrase_offsets: array[int]  # phrasings of entry d are [doc_phrase_offsets[d], doc_phrase_offsets[d+1])
     phrase_mass: array[float]  # per phrasing, the idf mass of its terms
     phrase_offsets: array[int]  # CSR by term id: the phrasings that use term t are phrase_post[offsets[t]:...]
@@ -481,6 +484,7 @@ class Matcher:
             unknown_idf=math.log(1.0 + (n_docs - 0.5) / 1.5),
             oos_multi=MappingProxyType({k: tuple(v) for k, v in multi.items()}),
             oos_single=frozenset(single),
+            app_specific=frozenset(d for d, e in enumerate(entries) if e.domain not in GENERIC_DOMAINS),
             doc_phrase_offsets=doc_phrase_offsets,
             phrase_mass=phrase_mass,
             phrase_offsets=phrase_offsets,
@@ -548,6 +552,7 @@ class Matcher:
         unknown = 0
         fuzzy_left = FUZZY_MAX_TOKENS
         foreign: list[tuple[str, tuple[int, ...]]] = []
+        apps: list[int] = []
         accented_stop, folded_stop = STOPWORDS.__contains__, _FOLDED_STOPWORDS.__contains__
         # (term id, weight, stopword?) in order, for pairs; id -1: unknown stopword, -2: unknown word
         seq: list[tuple[int, float, bool]] = []
@@ -565,6 +570,8 @@ class Matcher:
                         foreign.append(("", self._phrase_pairs(phrase)))
 
             tid = uni_ids.get(f, -1)
+            if f in NAMED_APPS:
+                apps.append(tid)
             if (accented_stop(a) if a and a != f else folded_stop(f)):
                 seq.append((tid, 1.0, True))
                 continue
@@ -610,7 +617,7 @@ class Matcher:
                     continue
             if not (sa or sb):
                 unknown_pairs += 1
-        return _Query(uni, bi, accented, unknown, unknown_pairs, tuple(foreign))
+        return _Query(uni, bi, accented, unknown, unknown_pairs, tuple(foreign), tuple(apps))
 
     def _phrase_pairs(self, phrase: tuple[str, ...]) -> tuple[int, ...]:
         ids = [self.uni_ids.get(p, -1) for p in phrase]
@@ -725,11 +732,14 @@ class Matcher:
         # one full of chatter is not diluted in proportion to its length.
         scale = INFO_REF ** (1.0 - INFO_EXPONENT) * info**INFO_EXPONENT
         acc = self._accumulate(terms, q.accented)
-        # A question about another subject (Gmail, sổ đỏ, kết hôn) is not answered by a look-alike entry.
+        # A question about another subject (Gmail, sổ đỏ, kết hôn), or about VNeID when the entry is about the bank's
+        # app, is not answered by a look-alike entry.
         missing: dict[int, int] = {}
-        if q.foreign:
+        if q.foreign or q.apps:
             for d in acc:
                 k = sum(1 for subject in q.foreign if not self._mentions(subject, d))
+                if d in self.app_specific:
+                    k += sum(1 for t in q.apps if not self._has_term(t, d))
                 if k:
                     missing[d] = k
                     acc[d] *= OUT_OF_SCOPE_FACTOR**k

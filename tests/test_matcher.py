@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -228,8 +229,9 @@ def test_troly_match_answers_from_the_faq_as_staff_edited_it(tmp_path: Path) -> 
 # ---- the FAQ's own phrases ---------------------------------------------------------------------------------------
 
 
-def _entry(entry_id: str, short: str, keywords: tuple[str, ...], questions: tuple[str, ...], answer: str = "") -> Entry:
-    return Entry(entry_id, "vneid", short + " (chi tiết)", short, questions, keywords, (), answer or "1. Làm theo.",
+def _entry(entry_id: str, short: str, keywords: tuple[str, ...], questions: tuple[str, ...], answer: str = "",
+           domain: str = "vneid") -> Entry:
+    return Entry(entry_id, domain, short + " (chi tiết)", short, questions, keywords, (), answer or "1. Làm theo.",
                  Source("nguồn", "https://example.gov.vn/", "2026-03"), ())
 
 
@@ -292,6 +294,23 @@ def test_a_phrase_to_type_that_two_entries_share_is_reported(small: Matcher) -> 
                       answer='Xem thêm: gõ "lý lịch tư pháp", gõ "quên passcode" hoặc gõ "gặp người hỗ trợ".')]
     problems = small.typed_phrase_problems(entries)
     assert len(problems) == 1 and '"lý lịch tư pháp", which gets clarify' in problems[0]
+
+
+def test_an_entry_about_another_app_does_not_answer_a_question_naming_vneid() -> None:
+    bank = _entry("pay.bank-password", "Mật khẩu ngân hàng", ("mật khẩu ngân hàng",),
+                  ("nhập sai mật khẩu nhiều lần bị khóa", "quên mật khẩu đăng nhập bị khóa"), domain="payment")
+    vneid = _entry("vneid.password", "Mật khẩu VNeID", ("mật khẩu vneid",),
+                   ("quên mật khẩu vneid", "lấy lại mật khẩu trên vneid"))
+    question = "nhập sai mật khẩu nhiều lần bị khóa vneid"
+    assert Matcher.build([bank, vneid]).match(question).faq_id == "vneid.password"
+    # How to use a phone holds for every app: an entry of that domain is not held to the app's name.
+    skills = replace(bank, id="smartphone.passwords", domain="digital-skills")
+    assert Matcher.build([skills, vneid]).match(question).faq_id == "smartphone.passwords"
+
+
+def test_the_bank_entry_does_not_answer_a_vneid_lockout(matcher: Matcher) -> None:
+    found = matcher.match("nhap sai mat khau nhieu lan bi khoa vneid")
+    assert (found.decision, found.faq_id) == ("answer", "vneid.password.forgot")
 
 
 @pytest.mark.parametrize(("typed", "faq_id"), [("VNeID là gì", "vneid.overview"), ("vneid la gi a", "vneid.overview"),
