@@ -268,6 +268,18 @@ async def seed(runtime: Runtime) -> None:
     assert r1 and r2 and r3
 
 
+@pytest.mark.parametrize("path", ["/api/stats", "/admin/reports/daily.csv"])
+async def test_every_bearer_route_answers_alike_in_readable_vietnamese(env: Env, path: str) -> None:
+    """The stats API and a report download check the token as the campaign API does (bot/web/bearer.py)."""
+    missing = await env.client.get(path, headers={"Authorization": "Bearer "})
+    assert missing.status == 401 and missing.headers["WWW-Authenticate"] == 'Bearer realm="troly"'
+    wrong = await env.client.get(path, headers={"Authorization": "Bearer nope"})
+    body = await wrong.text()
+    assert wrong.status == 403 and "Mã quản trị không đúng." in body  # readable, not JSON escapes
+    right = await env.client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status == 200
+
+
 async def test_stats_api_figures_from_seeded_data(any_env: Env) -> None:
     await seed(any_env.runtime)
     client = any_env.client

@@ -1,13 +1,12 @@
 """The staff JSON API (DESIGN.md, "Operator interface"): campaigns.
 
-Every route needs `Authorization: Bearer $TROLY_ADMIN_TOKEN`, compared in constant time. Errors are JSON
+Every route needs `Authorization: Bearer $TROLY_ADMIN_TOKEN` (bot/web/bearer.py). Errors are JSON
 `{"error": "<Vietnamese sentence>"}` so a staff tool can show them as they are.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -20,6 +19,7 @@ from bot.runtime import Runtime
 from bot.store import campaigns
 from bot.store.models import Campaign
 from bot.web.app import RUNTIME, Handler
+from bot.web.bearer import bearer_problem, json_error
 
 API_ACTOR = "api"
 _dumps = functools.partial(json.dumps, ensure_ascii=False)  # Vietnamese stays readable in the JSON
@@ -42,18 +42,8 @@ class CampaignApi:
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            token = self.runtime.settings.admin_token
-            if token is None or not token.get_secret_value():
-                return _error(503, "API chưa được bật: quản trị viên cần đặt biến môi trường TROLY_ADMIN_TOKEN.")
-            header = request.headers.get("Authorization", "")
-            scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not given.strip():
-                response = _error(401, "Cần đăng nhập: gửi kèm tiêu đề Authorization: Bearer <mã quản trị>.")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="troly"'
-                return response
-            if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-                return _error(403, "Mã quản trị không đúng.")
-            return await handler(request)
+            problem = bearer_problem(request, self.runtime.settings.admin_token)
+            return problem if problem is not None else await handler(request)
 
         return guarded
 
@@ -239,8 +229,7 @@ def _campaign_json(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status=status)
+_error = json_error
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

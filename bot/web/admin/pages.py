@@ -12,10 +12,10 @@ from aiohttp import web
 
 from bot.store import proposals, reports, stats
 from bot.web.admin import charts
-from bot.web.admin.api import bearer_problem
 from bot.web.admin.groups import group_similar
 from bot.web.admin.state import ADMIN, COOKIE, LOGIN_COOKIE, StaffSession, quote_path, safe_next, staff_only
 from bot.web.app import RUNTIME
+from bot.web.bearer import bearer_problem
 
 MAX_NAME = 60
 FAILED_SIGN_IN_DELAY = 0.3  # seconds: slows a guessing script, unnoticeable for a person
@@ -198,13 +198,13 @@ async def report_page(request: web.Request, staff: StaffSession) -> web.StreamRe
 async def report_file(request: web.Request) -> web.StreamResponse:
     """A report download: for signed-in staff, or a script with the bearer token."""
     dashboard = request.app[ADMIN]
-    if await dashboard.current(request) is None and bearer_problem(request) is not None:
-        if "Authorization" in request.headers:
-            problem = bearer_problem(request)
-            assert problem is not None
-            return problem
-        raise web.HTTPSeeOther(f"/admin/login?next={quote_path(request.path_qs)}")
     runtime = request.app[RUNTIME]
+    if await dashboard.current(request) is None:
+        problem = bearer_problem(request, runtime.settings.admin_token)
+        if problem is not None and "Authorization" in request.headers:
+            return problem
+        if problem is not None:
+            raise web.HTTPSeeOther(f"/admin/login?next={quote_path(request.path_qs)}")
     try:
         day = date.fromisoformat(request.query["date"]) if request.query.get("date") else today(request)
     except ValueError:

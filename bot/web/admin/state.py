@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime import Runtime
 from bot.store import admin_sessions
+from bot.web import bearer
 from bot.web.app import RUNTIME
 from faq.content import Content, load_content
 
@@ -187,16 +188,12 @@ class Dashboard:
 
     def token_matches(self, given: str) -> bool:
         assert self.runtime is not None
-        token = self.runtime.settings.admin_token
-        expected = token.get_secret_value() if token is not None else ""
-        # An unset token never matches anything, not even an empty string.
-        return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+        return bearer.token_matches(given, self.runtime.settings.admin_token)
 
     @property
     def configured(self) -> bool:
         assert self.runtime is not None
-        token = self.runtime.settings.admin_token
-        return token is not None and bool(token.get_secret_value())
+        return bearer.configured(self.runtime.settings.admin_token)
 
     @property
     def secure_cookies(self) -> bool:
