@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.assembly import assemble
+from bot.channels import webchat
 from bot.channels.base import Result
 from bot.handoff_timers import HandoffTimers
 from bot.outbox.sender import OutboxSender
@@ -56,10 +57,14 @@ class Web:
         assert response.status == 200
         return list((await response.json())["messages"])
 
-    async def token(self) -> str:
-        """The resident's web chat id: their session cookie."""
+    async def cookie(self) -> str:
+        """The resident's session cookie: the secret that opens their conversation."""
         cookies = self.client.session.cookie_jar.filter_cookies(self.client.make_url("/chat/"))
         return cookies["troly_chat"].value
+
+    async def token(self) -> str:
+        """The resident's web chat id, as the rest of the product knows it: a hash of the cookie."""
+        return webchat.external_id(await self.cookie())
 
     async def stored_out(self) -> list[str]:
         async with self.runtime.sessions() as session:

@@ -19,16 +19,24 @@ senders. `WebChatSender` is the pipeline's: a turn's replies go back in the HTTP
 or were stored by the pipeline (a volunteer's answer), so it stores nothing. `WebChatOutboxSender` is the
 outbox's (broadcasts, delivery reports): nothing stored them, so it stores each in the resident's conversation.
 For a chat that was erased or never opened, both answer BLOCKED (the resident is gone), never SENT.
+
+The cookie is the secret that opens a conversation, so it is never stored or shown: the chat's id everywhere else
+(identities, outbox, audit log, exports, the dashboard) is `external_id(cookie)`, a one-way hash. `DELETE
+/chat/api/session` (the page's "Xoá cuộc trò chuyện trên máy này", for a shared phone) expires the cookie, so the
+next person starts a new conversation; the old one stays stored (see `WebChat.forget`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import secrets
 from collections import Counter
 from collections.abc import Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -43,6 +51,10 @@ from bot.store.models import Message
 from handlers.messages import Incoming, Kind, Outgoing
 
 COOKIE = "troly_chat"
+COOKIE_PATH = "/chat"
+# Starts every hashed id. A cookie token is URL-safe base64, which has no ".": a hashed id can never be taken for a
+# cookie, and migration 0008 tells the ids it already rewrote from raw tokens.
+ID_PREFIX = "h."
 MAX_TEXT = 2000
 MAX_PAYLOAD = 64
 HISTORY = 40  # messages a reopened page shows: enough to pick up where the resident left off
@@ -55,6 +67,27 @@ ERRORS = {
 
 SENT = Delivery(Result.SENT)
 GONE = Delivery(Result.BLOCKED, detail="no such web chat: erased, or never opened")
+NO_STORE = {"Cache-Control": "no-store"}  # a shared phone's browser cache must not keep anyone's conversation
+
+
+def external_id(token: str) -> str:
+    """The chat's id in storage, logs and exports: the first 128 bits of the cookie's SHA-256, URL-safe.
+
+    One-way, so an audit file or a copy of the database does not open anyone's conversation; 128 bits, so two
+    sessions never share an id in practice. Migration 0008 holds a frozen copy of this function."""
+    digest = hashlib.sha256(token.encode()).digest()[:16]
+    return ID_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    token: str  # the cookie's value: only ever sent back to the browser
+    user_id: str  # external_id(token): what the rest of the product knows the chat by
+    new: bool  # no valid cookie came: the response sets this one
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, headers=NO_STORE)
 
 
 class WebChatSender:
@@ -109,6 +142,7 @@ class WebChat:
         app.router.add_post("/chat/api/messages", self.post_message)
         app.router.add_get("/chat/api/messages", self.get_messages)
         app.router.add_get("/chat/api/history", self.get_history)
+        app.router.add_delete("/chat/api/session", self.forget)
 
     async def page(self, request: web.Request) -> web.Response:
         return web.Response(text=self.html, content_type="text/html", headers={
@@ -116,80 +150,106 @@ class WebChat:
                                        "script-src 'self' 'unsafe-inline'; frame-ancestors *",
         })
 
-    def _session(self, request: web.Request) -> tuple[str, bool]:
+    def _session(self, request: web.Request) -> ChatSession:
         token = request.cookies.get(COOKIE, "")
         if 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum():
-            return token, False
-        return secrets.token_urlsafe(24), True
+            return ChatSession(token, external_id(token), False)
+        token = secrets.token_urlsafe(24)
+        return ChatSession(token, external_id(token), True)
 
-    def _with_cookie(self, response: web.Response, token: str, new: bool) -> web.Response:
-        if new:
-            secure = (self.runtime.settings.public_url or "").startswith("https://")
-            response.set_cookie(COOKIE, token, max_age=180 * 24 * 3600, httponly=True, samesite="Lax",
-                                secure=secure, path="/chat")
+    def _secure(self) -> bool:
+        return (self.runtime.settings.public_url or "").startswith("https://")
+
+    def _with_cookie(self, response: web.Response, chat: ChatSession) -> web.Response:
+        if chat.new:
+            response.set_cookie(COOKIE, chat.token, max_age=180 * 24 * 3600, httponly=True, samesite="Lax",
+                                secure=self._secure(), path=COOKIE_PATH)
         return response
 
     async def post_message(self, request: web.Request) -> web.Response:
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            return web.json_response({"error": ERRORS["bad_json"]}, status=400)
+            return _json({"error": ERRORS["bad_json"]}, status=400)
         incoming_fields = _parse(body)
         if incoming_fields is None:
-            return web.json_response({"error": ERRORS["bad_message"]}, status=400)
+            return _json({"error": ERRORS["bad_message"]}, status=400)
         try:
             after = _after(body)
         except ValueError:
-            return web.json_response({"error": ERRORS["bad_after"]}, status=400)
-        token, new = self._session(request)
+            return _json({"error": ERRORS["bad_after"]}, status=400)
+        chat = self._session(request)
+        user_id = chat.user_id
         kind, text = incoming_fields
-        before = 0 if new else await self._cursor(token)
-        answering = self.sender.answering.set(token)
+        before = 0 if chat.new else await self._cursor(user_id)
+        answering = self.sender.answering.set(user_id)
         try:
-            replies = await self.inbox.receive(Incoming("web", token, kind, text=text))
+            replies = await self.inbox.receive(Incoming("web", user_id, kind, text=text))
         finally:
             self.sender.answering.reset(answering)
         # Only what is addressed to this chat: a turn may also post to the volunteers' group.
-        mine = [m for m in replies if (m.channel, m.user_id) == ("web", token)]
-        stored, cursor = await self._stored_after(token, before if after is None else min(after, before))
+        mine = [m for m in replies if (m.channel, m.user_id) == ("web", user_id)]
+        stored, cursor = await self._stored_after(user_id, before if after is None else min(after, before))
         earlier = [row for row in stored if row.id <= before]
         meanwhile = _not_replies([row for row in stored if row.id > before], mine)
         messages = _shown(earlier) + [_render(m) for m in mine] + _shown(meanwhile)
-        return self._with_cookie(web.json_response({"messages": messages, "cursor": cursor}), token, new)
+        return self._with_cookie(_json({"messages": messages, "cursor": cursor}), chat)
 
     async def get_messages(self, request: web.Request) -> web.Response:
-        token, new = self._session(request)
+        chat = self._session(request)
         after = request.query.get("after", "0")
         if not after.isdigit():
-            return web.json_response({"error": "Tham số after phải là số."}, status=400)
-        stored, cursor = ([], int(after)) if new else await self._stored_after(token, int(after))
-        response = web.json_response({"messages": _shown(stored), "cursor": cursor or int(after)})
-        return self._with_cookie(response, token, new)
+            return _json({"error": "Tham số after phải là số."}, status=400)
+        stored, cursor = ([], int(after)) if chat.new else await self._stored_after(chat.user_id, int(after))
+        return self._with_cookie(_json({"messages": _shown(stored), "cursor": cursor or int(after)}), chat)
 
     async def get_history(self, request: web.Request) -> web.Response:
-        token, new = self._session(request)
+        chat = self._session(request)
         rows: list[Message] = []
-        if not new:
+        if not chat.new:
             async with self.runtime.sessions() as session:
-                identity = await residents.find_identity(session, "web", token)
+                identity = await residents.find_identity(session, "web", chat.user_id)
                 if identity is not None:
                     rows = await residents.recent_messages(session, identity.id, HISTORY)
         messages = [item for row in rows if (item := _history_item(row)) is not None]
         # Every later outbound message has a greater id than the window's newest row, whatever its direction.
         cursor = rows[-1].id if rows else 0
-        return self._with_cookie(web.json_response({"messages": messages, "cursor": cursor}), token, new)
+        return self._with_cookie(_json({"messages": messages, "cursor": cursor}), chat)
 
-    async def _cursor(self, token: str) -> int:
+    async def forget(self, request: web.Request) -> web.Response:
+        """Detach this device from its conversation: the page's "Xoá cuộc trò chuyện trên máy này", for a shared
+        phone. The HttpOnly cookie can only be expired from here.
+
+        The conversation stays stored: the commune's figures stay whole, and the retention job clears the texts in
+        time; a resident who wants it gone types /xoadulieu first. Nobody can open it again, so an open request
+        for a person is withdrawn as if the resident had pressed "Huỷ yêu cầu" (its volunteer is told, and answers
+        nobody would read are not written), and the chat is marked inactive, as for a resident who left: no more
+        broadcasts are kept in it, and campaign counts say so instead of "sent".
+
+        DELETE, not POST: another site's form cannot send it, and its scripts cannot without our CORS consent."""
+        chat = self._session(request)
+        if not chat.new:
+            async with self.runtime.sessions() as session:
+                waiting = await residents.open_ticket_of(session, "web", chat.user_id)
+            if waiting is not None:
+                await self.inbox.receive(Incoming("web", chat.user_id, Kind.BUTTON, text="cancel"))
+            async with self.runtime.sessions() as session, session.begin():
+                await residents.deactivate(session, "web", chat.user_id)
+        response = _json({"forgotten": True})
+        response.del_cookie(COOKIE, path=COOKIE_PATH, secure=self._secure(), httponly=True, samesite="Lax")
+        return response
+
+    async def _cursor(self, user_id: str) -> int:
         async with self.runtime.sessions() as session:
-            identity = await residents.find_identity(session, "web", token)
+            identity = await residents.find_identity(session, "web", user_id)
             if identity is None:
                 return 0
             return await residents.last_message_id(session, identity.id, "out")
 
-    async def _stored_after(self, token: str, after: int) -> tuple[list[Message], int]:
+    async def _stored_after(self, user_id: str, after: int) -> tuple[list[Message], int]:
         """The messages stored for this chat after `after`, and the cursor past them (0: no such chat)."""
         async with self.runtime.sessions() as session:
-            identity = await residents.find_identity(session, "web", token)
+            identity = await residents.find_identity(session, "web", user_id)
             if identity is None:
                 return [], 0  # erased (perhaps by this very turn), or never stored
             rows = list(await residents.messages_after(session, identity.id, after, "out"))
