@@ -6,12 +6,16 @@ Heavy imports happen inside each command, so `troly match` starts in a fraction 
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
+import difflib
 import json
+import logging
+import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +33,133 @@ RETENTION_LABELS = {
 }
 EMPTIES_DATABASE = ("Lùi về trống (base) sẽ xoá mọi bảng và toàn bộ dữ liệu: người dân, phiếu, chiến dịch, nhật ký. "
                     "Nếu chắc chắn, hãy chạy lại lệnh với --yes.")
+COMMAND_METAVAR = "LỆNH"  # what usage lines call a (sub)command, and how an unknown one is recognised in errors
+
+
+class VietnameseHelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with "Cách dùng:" where it would say "usage:"."""
+
+    def add_usage(self, usage: str | None, actions: Iterable[argparse.Action],
+                  groups: Iterable[argparse._MutuallyExclusiveGroup], prefix: str | None = None) -> None:
+        # argparse passes prefix="" when it only wants the bare usage (to build a subcommand's prog): keep that.
+        super().add_usage(usage, actions, groups, "Cách dùng: " if prefix is None else prefix)
+
+
+class TrolyParser(argparse.ArgumentParser):
+    """The `troly` parser (and, as argparse makes subparsers of the parent's class, every subcommand's): headings
+    and -h in Vietnamese, and a usage mistake as one Vietnamese line with a hint to --help, exit code 2.
+
+    argparse takes its words from gettext's global catalogue; installing one would change every other parser in
+    the process, so the headings are set here and an error's English text is matched back to its template."""
+
+    def __init__(self, prog: str | None = None, *, add_help: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", VietnameseHelpFormatter)
+        super().__init__(prog, add_help=False, **kwargs)
+        self._positionals.title = "tham số"
+        self._optionals.title = "tuỳ chọn"
+        if add_help:
+            self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                              help="hiện hướng dẫn này rồi thoát")
+
+    def error(self, message: str) -> NoReturn:
+        said = argparse_in_vietnamese(message)
+        end = "" if said.endswith((".", "?")) else "."
+        self.exit(2, f"Lỗi: {said}{end} Xem cách dùng: {self.prog} --help\n")
+
+
+def _either(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} hoặc {items[-1]}"
+
+
+def _both(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} và {items[-1]}"
+
+
+def _choices(listed: str) -> list[str]:
+    """argparse lists choices as their reprs ("'volunteer', 'staff'"); the operator reads the bare names."""
+    try:
+        return [str(choice) for choice in ast.literal_eval(f"({listed},)")]
+    except (ValueError, SyntaxError):
+        return [listed]
+
+
+def _invalid_choice(argument: str, value: str, listed: str) -> str:
+    choices = _choices(listed)
+    given = value.strip("'\"")
+    close = difflib.get_close_matches(given, choices, n=1)
+    if argument == COMMAND_METAVAR:
+        hint = f"có phải là {close[0]} không?" if close else f"các lệnh: {', '.join(choices)}"
+        return f"không có lệnh {value}; {hint}"
+    hint = f" (có phải là {close[0]} không?)" if close else ""
+    return f"{argument} phải là {_either(choices)}, không phải {value}{hint}"
+
+
+_TYPE_NAMES = {"int": "một số nguyên", "float": "một số"}
+
+# argparse's messages about one argument, as Python 3.11 words them (its gettext msgids), each with what the
+# operator reads instead; "{argument}" is the argument's name.
+_ARGUMENT_MESSAGES: dict[str, Callable[[str, dict[str, str]], str]] = {
+    "invalid choice: %(value)r (choose from %(choices)s)":
+        lambda argument, p: _invalid_choice(argument, p["value"], p["choices"]),
+    "invalid %(type)s value: %(value)r":
+        lambda argument, p: f"{argument} cần {_TYPE_NAMES.get(p['type'], 'giá trị khác')}, không phải {p['value']}",
+    "expected one argument": lambda argument, p: f"{argument} cần một giá trị đi kèm",
+    "expected at most one argument": lambda argument, p: f"{argument} chỉ nhận nhiều nhất một giá trị",
+    "expected at least one argument": lambda argument, p: f"{argument} cần ít nhất một giá trị",
+    "expected %s argument": lambda argument, p: f"{argument} cần {p['_0']} giá trị",
+    "expected %s arguments": lambda argument, p: f"{argument} cần {p['_0']} giá trị",
+    "ignored explicit argument %r": lambda argument, p: f"{argument} không nhận giá trị, hãy bỏ {p['_0']}",
+    "not allowed with argument %s": lambda argument, p: f"không dùng {argument} cùng với {p['_0']} được",
+    "unknown parser %(parser_name)r (choices: %(choices)s)":
+        lambda argument, p: _invalid_choice(COMMAND_METAVAR, p["parser_name"], p["choices"]),
+}
+# The rest of argparse's usage errors, the same way.
+_PARSER_MESSAGES: dict[str, Callable[[dict[str, str]], str]] = {
+    "argument %(argument_name)s: %(message)s":
+        lambda p: _about_argument(p["argument_name"], p["message"]),
+    "the following arguments are required: %s": lambda p: f"thiếu tham số {_both(p['_0'].split(', '))}",
+    "one of the arguments %s is required": lambda p: f"cần một trong {_either(p['_0'].split(' '))}",
+    "unrecognized arguments: %s": lambda p: f"không nhận ra tham số {p['_0']}",
+    "ambiguous option: %(option)s could match %(matches)s":
+        lambda p: f"chưa rõ {p['option']} là {' hay '.join(p['matches'].split(', '))}",
+    "unexpected option string: %s": lambda p: f"không chờ tuỳ chọn {p['_0']} ở đây",
+}
+
+
+def _template(msgid: str) -> re.Pattern[str]:
+    """A regex that reads back the values argparse put into `msgid` ("%(value)r" → group "value", "%s" → "_0")."""
+    pattern, unnamed = "", 0
+    for part in re.split(r"(%\(\w+\)[sr]|%[sr])", msgid):
+        named = re.fullmatch(r"%\((\w+)\)[sr]", part)
+        if named:
+            pattern += f"(?P<{named[1]}>.+?)"
+        elif part in ("%s", "%r"):
+            pattern += f"(?P<_{unnamed}>.+?)"
+            unnamed += 1
+        else:
+            pattern += re.escape(part)
+    return re.compile(pattern, re.DOTALL)
+
+
+_ARGUMENT_PATTERNS = [(_template(msgid), say) for msgid, say in _ARGUMENT_MESSAGES.items()]
+_PARSER_PATTERNS = [(_template(msgid), say) for msgid, say in _PARSER_MESSAGES.items()]
+
+
+def _about_argument(argument: str, message: str) -> str:
+    for pattern, say in _ARGUMENT_PATTERNS:
+        found = pattern.fullmatch(message)
+        if found:
+            return say(argument, found.groupdict())
+    return f"{argument}: {message}"  # a message argparse gained later: still says which argument
+
+
+def argparse_in_vietnamese(message: str) -> str:
+    """An argparse usage error in Vietnamese; a message we do not know (a newer Python's) is passed through."""
+    for pattern, say in _PARSER_PATTERNS:
+        found = pattern.fullmatch(message)
+        if found:
+            return say(found.groupdict())
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -40,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2)
     from bot.settings import OperatorError
 
+    if args.run is not _serve:  # `serve` says it in its log, in the log's format
+        _warn_of_unknown_variables(None)
     try:
         code = args.run(args)
     except OperatorError as exc:  # a setup mistake, not a bug: one line, no traceback
@@ -53,14 +186,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="troly", description="Trợ lý số: trợ lý số cho xã/phường.")
-    commands = parser.add_subparsers(title="lệnh", metavar="COMMAND")
+    parser = TrolyParser(prog="troly", description="Trợ lý số: trợ lý số cho xã/phường.")
+    commands = parser.add_subparsers(title="lệnh", metavar=COMMAND_METAVAR)
 
     serve = commands.add_parser("serve", help="nâng cấp cơ sở dữ liệu rồi chạy máy chủ, các kênh và lịch gửi")
     serve.set_defaults(run=_serve)
 
     chat = commands.add_parser("chat", help="trò chuyện với trợ lý ngay trong cửa sổ dòng lệnh")
-    chat.add_argument("--user", default="local", help="mã người dùng của cuộc trò chuyện (mặc định: local)")
+    chat.add_argument("--user", default="local", metavar="MÃ",
+                      help="mã người dùng của cuộc trò chuyện (mặc định: local)")
     chat.set_defaults(run=_chat)
 
     match = commands.add_parser("match", help="đọc câu hỏi từ stdin, in kết quả khớp")
@@ -68,12 +202,12 @@ def _parser() -> argparse.ArgumentParser:
     match.set_defaults(run=_match)
 
     evaluate = commands.add_parser("eval", help="chấm điểm bộ khớp trên một tệp có nhãn")
-    evaluate.add_argument("file", type=Path)
+    evaluate.add_argument("file", type=Path, help="tệp JSON Lines có nhãn, ví dụ ../shared/eval/dev.jsonl")
     evaluate.set_defaults(run=_eval)
 
     db = command_group(commands, "db", "cơ sở dữ liệu")
     upgrade = db.add_parser("upgrade", help="áp dụng các migration")
-    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.add_argument("revision", nargs="?", default="head", help="phiên bản đích (mặc định: mới nhất)")
     upgrade.set_defaults(run=_db_upgrade)
     # No default revision: downgrading to "base" drops every table, so a bare command must never do it.
     downgrade = db.add_parser("downgrade", help="lùi migration về phiên bản REVISION (ví dụ 0006, hoặc -1)")
@@ -84,37 +218,39 @@ def _parser() -> argparse.ArgumentParser:
 
     faq = command_group(commands, "faq", "nội dung hỏi đáp")
     check = faq.add_parser("check", help="kiểm tra nội dung hỏi đáp")
-    check.add_argument("--topics", type=Path, default=None, help="tệp topics.yaml (mặc định: ../shared/faq/)")
+    check.add_argument("--topics", type=Path, default=None, metavar="TỆP",
+                       help="tệp topics.yaml (mặc định: ../shared/faq/topics.yaml, nếu có)")
     check.set_defaults(run=_faq_check)
     proposals = faq.add_parser("proposals", help="đề xuất câu hỏi thường gặp của tình nguyện viên")
     proposals.add_argument("--all", action="store_true", help="cả đề xuất đã duyệt")
     proposals.set_defaults(run=_faq_proposals)
     for action, label in (("accept", "chấp nhận"), ("reject", "từ chối")):
         decide = faq.add_parser(action, help=f"{label} một đề xuất")
-        decide.add_argument("proposal_id", type=int)
+        decide.add_argument("proposal_id", type=int, help="số của đề xuất, như troly faq proposals in ra")
         decide.set_defaults(run=_faq_decide, accept=action == "accept")
 
     role = command_group(commands, "role", "vai trò tình nguyện viên và cán bộ")
-    for action in ("grant", "revoke"):
-        sub = role.add_parser(action, help=f"{action} ROLE CHANNEL:USER_ID")
-        sub.add_argument("role", choices=("volunteer", "staff"))
-        sub.add_argument("address", help="ví dụ telegram:123456789")
+    for action, label in (("grant", "cấp"), ("revoke", "thu hồi")):
+        sub = role.add_parser(action, help=f"{label} vai trò volunteer hoặc staff cho KÊNH:MÃ")
+        sub.add_argument("role", choices=("volunteer", "staff"),
+                         help="volunteer (tình nguyện viên) hoặc staff (cán bộ)")
+        sub.add_argument("address", metavar="KÊNH:MÃ", help="kênh và mã người dùng, ví dụ telegram:123456789")
         sub.set_defaults(run=_role_change, action=action)
     role.add_parser("list", help="liệt kê vai trò").set_defaults(run=_role_list)
 
     resident = command_group(commands, "resident", "dữ liệu của một người dân")
     export = resident.add_parser("export", help="xuất toàn bộ dữ liệu của một người dân (JSON)")
-    export.add_argument("address", help="ví dụ zalo:123456")
+    export.add_argument("address", metavar="KÊNH:MÃ", help="ví dụ zalo:123456")
     export.set_defaults(run=_resident_export)
     erase = resident.add_parser("erase", help="xoá toàn bộ dữ liệu của một người dân")
-    erase.add_argument("address")
+    erase.add_argument("address", metavar="KÊNH:MÃ", help="ví dụ zalo:123456")
     erase.set_defaults(run=_resident_erase)
 
     retention = commands.add_parser("retention", help="xoá nội dung tin nhắn quá hạn lưu giữ")
     retention.set_defaults(run=_retention)
 
     audit = commands.add_parser("audit", help="nhật ký thao tác của cán bộ và tình nguyện viên")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=int, default=50, metavar="SỐ", help="số dòng gần nhất (mặc định: 50)")
     audit.set_defaults(run=_audit)
     from bot import cli_campaigns
 
@@ -126,7 +262,7 @@ def command_group(commands: Any, name: str, help_text: str) -> Any:
     """A command whose actions are subcommands (`troly db upgrade`); given alone, it shows its own help."""
     group = commands.add_parser(name, help=help_text)
     group.set_defaults(help_of=group)
-    return group.add_subparsers(metavar="ACTION")
+    return group.add_subparsers(metavar=COMMAND_METAVAR)
 
 
 def _settings() -> Settings:
@@ -135,12 +271,32 @@ def _settings() -> Settings:
     return load_settings()
 
 
+def _warn_of_unknown_variables(log: logging.Logger | None) -> None:
+    """A line on stderr, or a record in `log` (`troly serve`'s JSON log), for each variable no setting reads: said
+    once, before the command runs, since a misspelt name may be why a setting is then missing."""
+    from bot.settings import unknown_variables
+
+    for unknown in unknown_variables():
+        sentence = unknown.warning()
+        if log is None:
+            print(f"Cảnh báo: {sentence}", file=sys.stderr)
+        else:
+            log.warning(sentence[0].upper() + sentence[1:],
+                        extra={"unknown_setting": unknown.name, "did_you_mean": unknown.closest})
+
+
 def _serve(args: argparse.Namespace) -> int:
     from bot.logs import configure_logging
     from bot.server import serve
+    from bot.settings import SettingsError
 
-    settings = _settings()
+    try:
+        settings = _settings()
+    except SettingsError:
+        _warn_of_unknown_variables(None)  # no log yet: a misspelt name may be why the setting is wrong
+        raise
     configure_logging(settings.log_level, settings.log_format)
+    _warn_of_unknown_variables(logging.getLogger("bot.settings"))
     asyncio.run(serve(settings))
     return 0
 
@@ -206,20 +362,27 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"Không tìm thấy tệp {args.file}", file=sys.stderr)
         return 2
+    try:
+        labelled = load_labelled(args.file)
+    except UnicodeDecodeError:
+        print(f"Không đọc được tệp {args.file}: tệp không phải văn bản UTF-8.", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a line that is not a labelled question; the message names the line
+        print(f"Lỗi: {exc}.", file=sys.stderr)
+        return 2
     matcher = Matcher.build(load_content().entries)
-    report = evaluate(matcher, load_labelled(args.file))
-    print(format_report(report))
+    print(format_report(evaluate(matcher, labelled)))
     return 0
 
 
 def _faq_check(args: argparse.Namespace) -> int:
+    from bot.cli_campaigns import read_text_file
     from faq.content import ContentError, check_content, load_content
     from faq.matcher import Matcher
 
+    if args.topics is not None and read_text_file(args.topics, "utf-8") is None:
+        return 2  # asked for by name: a missing file is a mistake, not a check to skip
     topics = args.topics or _find_topics_file()
-    if topics is None:
-        print("Không tìm thấy ../shared/faq/topics.yaml; chỉ định bằng --topics", file=sys.stderr)
-        return 2
     try:
         content = load_content()
     except ContentError as exc:
@@ -228,7 +391,12 @@ def _faq_check(args: argparse.Namespace) -> int:
     problems = check_content(content, topics) + Matcher.build(content.entries).typed_phrase_problems(content.entries)
     for problem in problems:
         print(f"LỖI: {problem}")
-    print(f"{len(content.entries)} mục, {len(problems)} lỗi (đối chiếu {topics})")
+    if topics is None:
+        # An installed copy (the Docker image) has no ../shared: every other check still runs.
+        print("Bỏ qua việc đối chiếu danh sách chủ đề: không tìm thấy ../shared/faq/topics.yaml; "
+              "chỉ đường dẫn tới tệp bằng --topics TỆP để kiểm tra cả phần này.", file=sys.stderr)
+    against = f"đối chiếu {topics}" if topics is not None else "chưa đối chiếu danh sách chủ đề"
+    print(f"{len(content.entries)} mục, {len(problems)} lỗi ({against})")
     return 1 if problems else 0
 
 
@@ -304,18 +472,71 @@ def _in_session(work: Callable[[AsyncSession], Awaitable[int]]) -> int:
 def _role_change(args: argparse.Namespace) -> int:
     from bot.store import roles
 
+    address = args.address
+    if args.action == "grant":  # revoke takes any address, so that one granted before this check can be taken back
+        try:
+            address = grantable_address(address)
+        except ValueError as exc:  # refused before the database is opened, or created
+            print(f"Lỗi: {exc}.", file=sys.stderr)
+            return 2
+
     async def work(session: AsyncSession) -> int:
         try:
             change = roles.grant if args.action == "grant" else roles.revoke
-            changed = await change(session, args.role, args.address, CLI_ACTOR)
+            changed = await change(session, args.role, address, CLI_ACTOR)
         except ValueError as exc:
             print(f"Lỗi: {exc}", file=sys.stderr)
             return 2
         verb = "Đã cấp" if args.action == "grant" else "Đã thu hồi"
-        print(f"{verb} vai trò {args.role} cho {args.address}" if changed else "Không có gì thay đổi")
+        print(f"{verb} vai trò {args.role} cho {address}" if changed else "Không có gì thay đổi")
         return 0
 
     return _in_session(work)
+
+
+# A role is matched against the ids the channels see; one that no update can carry would be granted and never work.
+TELEGRAM_EXAMPLE = "telegram:123456789"
+ZALO_EXAMPLE = "zalo:2468458835296117922"
+TELEGRAM_MAX_ID = 2**53  # the Bot API: user ids have at most 52 significant bits
+# A web chat's id: the hash of its cookie (bot/channels/webchat.py external_id), never the cookie itself.
+WEB_CHAT_ID = re.compile(r"h\.[A-Za-z0-9_-]{22}")
+PHONE_NUMBER = re.compile(r"(\+84|0)\d{9,10}")  # no platform id starts with 0 or +
+
+
+def grantable_address(address: str) -> str:
+    """`address` as the channel writes its user ids (Telegram's without leading zeros), or ValueError saying, in
+    Vietnamese, why no user of that channel can have it."""
+    from bot.store.roles import parse_address
+
+    channel, user_id = parse_address(address)
+    problem = _user_id_problem(channel, user_id)
+    if problem is not None:
+        raise ValueError(problem)
+    return f"telegram:{int(user_id)}" if channel == "telegram" else f"{channel}:{user_id}"
+
+
+def _user_id_problem(channel: str, user_id: str) -> str | None:
+    digits = user_id.isascii() and user_id.isdigit()  # "١٢٣".isdigit() too
+    if channel == "telegram":
+        if PHONE_NUMBER.fullmatch(user_id):
+            return f"{user_id} giống số điện thoại; cần mã người dùng Telegram (một số), ví dụ {TELEGRAM_EXAMPLE}"
+        if user_id.startswith("@"):
+            return (f"{user_id} là tên người dùng Telegram; cần mã người dùng của người đó (một số), "
+                    f"ví dụ {TELEGRAM_EXAMPLE}")
+        if user_id.startswith("-") and user_id[1:].isascii() and user_id[1:].isdigit():
+            return (f"{user_id} là mã một nhóm Telegram; vai trò cấp cho từng người, bằng mã người dùng (số dương), "
+                    f"ví dụ {TELEGRAM_EXAMPLE}")
+        if not digits or not 0 < int(user_id) < TELEGRAM_MAX_ID:
+            return f"mã người dùng Telegram là một số nguyên dương, ví dụ {TELEGRAM_EXAMPLE}, không phải {user_id!r}"
+    elif channel == "zalo":
+        if PHONE_NUMBER.fullmatch(user_id):
+            return f"{user_id} giống số điện thoại; cần mã người dùng Zalo của OA (một dãy số), ví dụ {ZALO_EXAMPLE}"
+        if not digits:
+            return f"mã người dùng Zalo là một dãy chữ số, ví dụ {ZALO_EXAMPLE}, không phải {user_id!r}"
+    elif channel == "web" and not WEB_CHAT_ID.fullmatch(user_id):
+        return (f"mã người dùng web là mã của khung chat, như trong nhật ký (troly audit) hay trang quản trị, "
+                f"không phải {user_id!r}")
+    return None
 
 
 def _role_list(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 CLI_ACTOR = "cli"
 HEADER = ["channel", "user_id", "area"]
+CAMPAIGN_ID_HELP = "số của chiến dịch, như troly campaign list in ra"
 STATUS_NAMES = {
     "draft": "nháp", "scheduled": "đã lên lịch", "sending": "đang gửi", "done": "đã xong", "cancelled": "đã huỷ",
 }
@@ -29,33 +30,37 @@ def register(commands: Any) -> None:
 
     campaign = command_group(commands, "campaign", "chiến dịch thông báo")
     create = campaign.add_parser("create", help="tạo chiến dịch (gửi ngay nếu không có --send-at/--recurrence)")
-    create.add_argument("--title", required=True)
-    create.add_argument("--text", required=True, help="nội dung; dùng @tệp.txt để đọc từ tệp")
-    create.add_argument("--area", action="append", default=[], help="thôn/tổ dân phố (lặp lại; bỏ trống: tất cả)")
-    create.add_argument("--channel", action="append", default=[], help="telegram/zalo/web (lặp lại; bỏ trống: tất cả)")
-    create.add_argument("--send-at", help="thời điểm gửi ISO-8601, ví dụ 2026-12-01T08:00 (giờ TROLY_TIMEZONE)")
-    create.add_argument("--recurrence", help='lịch lặp crontab 5 trường, ví dụ "0 8 * * 1" (8 giờ sáng thứ Hai)')
-    create.add_argument("--until", help="ngày giờ kết thúc lịch lặp (ISO-8601)")
-    create.add_argument("--link-url")
-    create.add_argument("--link-title")
-    create.add_argument("--author", default=CLI_ACTOR,
+    create.add_argument("--title", required=True, metavar="TIÊU_ĐỀ", help="tiêu đề (người dân thấy ở đầu thông báo)")
+    create.add_argument("--text", required=True, metavar="NỘI_DUNG", help="nội dung; dùng @tệp.txt để đọc từ tệp")
+    create.add_argument("--area", action="append", default=[], metavar="KHU_VỰC",
+                        help="thôn/tổ dân phố (lặp lại; bỏ trống: tất cả)")
+    create.add_argument("--channel", action="append", default=[], metavar="KÊNH",
+                        help="telegram/zalo/web (lặp lại; bỏ trống: tất cả)")
+    create.add_argument("--send-at", metavar="THỜI_ĐIỂM",
+                        help="thời điểm gửi ISO-8601, ví dụ 2026-12-01T08:00 (giờ TROLY_TIMEZONE)")
+    create.add_argument("--recurrence", metavar="CRON",
+                        help='lịch lặp crontab 5 trường, ví dụ "0 8 * * 1" (8 giờ sáng thứ Hai)')
+    create.add_argument("--until", metavar="THỜI_ĐIỂM", help="ngày giờ kết thúc lịch lặp (ISO-8601)")
+    create.add_argument("--link-url", metavar="URL", help="đường dẫn kèm theo, ví dụ https://dichvucong.gov.vn")
+    create.add_argument("--link-title", metavar="CHỮ", help="chữ trên nút mở đường dẫn")
+    create.add_argument("--author", default=CLI_ACTOR, metavar="KÊNH:MÃ",
                         help="người nhận bản xem trước và báo cáo, ví dụ telegram:123456")
     create.add_argument("--draft", action="store_true", help="chỉ lưu nháp (và gửi bản xem trước); gửi bằng schedule")
     create.set_defaults(run=_create)
     schedule = campaign.add_parser("schedule", help="đưa một bản nháp vào lịch gửi")
-    schedule.add_argument("campaign_id", type=int)
+    schedule.add_argument("campaign_id", type=int, help=CAMPAIGN_ID_HELP)
     schedule.set_defaults(run=_schedule)
     campaign.add_parser("list", help="liệt kê chiến dịch").set_defaults(run=_list)
     show = campaign.add_parser("show", help="trạng thái và số liệu gửi của một chiến dịch")
-    show.add_argument("campaign_id", type=int)
+    show.add_argument("campaign_id", type=int, help=CAMPAIGN_ID_HELP)
     show.set_defaults(run=_show)
     cancel = campaign.add_parser("cancel", help="huỷ chiến dịch; tin chưa gửi sẽ không gửi nữa")
-    cancel.add_argument("campaign_id", type=int)
+    cancel.add_argument("campaign_id", type=int, help=CAMPAIGN_ID_HELP)
     cancel.set_defaults(run=_cancel)
 
     subscribers = command_group(commands, "subscribers", "người đăng ký nhận thông báo")
     load = subscribers.add_parser("import", help="nhập tệp CSV channel,user_id,area (có dòng tiêu đề)")
-    load.add_argument("file", type=Path)
+    load.add_argument("file", type=Path, metavar="TỆP.csv", help="tệp CSV, ví dụ nguoi-dang-ky.csv")
     load.set_defaults(run=_import)
     subscribers.add_parser("export", help="xuất người đăng ký ra CSV (stdout)").set_defaults(run=_export)
 

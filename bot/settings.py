@@ -6,12 +6,17 @@ The variable names are part of the operator interface in DESIGN.md; they keep th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Ge, Gt, Le
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     Field,
@@ -264,3 +269,63 @@ def _bound(info: FieldInfo, kind: type[Ge | Gt | Le], name: str) -> str | None:
             value = getattr(constraint, name)
             return f"{value:g}" if isinstance(value, float) else str(value)
     return None
+
+
+# ---- variables no setting reads ------------------------------------------------------------------------------
+
+# A misspelt variable (TROLY_DATABSE_URL) is otherwise ignored without a word, and the product runs on a default.
+PREFIXES = ("TROLY_", "TELEGRAM_", "ZALO_")
+# Ours, but not troly's settings: the test suite's switches (README, "Chạy bộ kiểm thử"), which CI exports.
+NOT_SETTINGS = frozenset({"TROLY_REQUIRE_POSTGRES", "TROLY_REQUIRE_BROWSER", "TROLY_FUZZ_EXAMPLES",
+                          "TROLY_TEST_PG_HOST", "TROLY_TEST_PG_PORT", "TROLY_TEST_PG_USER"})
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownVariable:
+    name: str
+    source: str  # "môi trường", or the .env file it was read from
+    closest: str | None  # the setting it was most likely meant to be
+
+    def warning(self) -> str:
+        """One sentence for the operator (the caller starts it with "Cảnh báo: ", or logs it as a warning)."""
+        where = "trong môi trường" if self.source == "môi trường" else f"trong tệp {self.source}"
+        hint = (f"có phải là {self.closest} không?" if self.closest is not None
+                else 'các biến cấu hình có trong README, mục "Cấu hình".')
+        return f"không nhận ra biến {self.name} {where} nên đã bỏ qua; {hint}"
+
+
+def setting_variables() -> tuple[str, ...]:
+    """Every variable a setting reads, as the operator writes it."""
+    return tuple(_field_of(field)[0] for field in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[UnknownVariable]:
+    """The variables with our prefixes, set to something, in the environment or the `.env` file the settings read,
+    that no setting reads. Names are compared as the settings read them: without regard to case."""
+    environ = os.environ if environ is None else environ
+    env_file = Path(str(Settings.model_config.get("env_file"))) if env_file is None else env_file
+    known = set(setting_variables()) | NOT_SETTINGS
+    found: dict[str, UnknownVariable] = {}
+    from_file = dotenv_values(env_file, encoding="utf-8") if env_file.is_file() else {}
+    for source, variables in (("môi trường", dict(environ)), (str(env_file), from_file)):
+        for name, value in variables.items():
+            upper = name.upper()
+            if not value or not upper.startswith(PREFIXES) or upper in known or upper in found:
+                continue  # an empty variable is an unset one, as for the settings themselves
+            found[upper] = UnknownVariable(name, source, _closest(upper))
+    return list(found.values())
+
+
+def _closest(name: str) -> str | None:
+    variables = setting_variables()
+    prefix = next(p for p in PREFIXES if name.startswith(p))
+    bare = name.removeprefix(prefix)
+    # A shortened name (TELEGRAM_CHAT_ID) is the one setting of its family that holds it whole.
+    holding = [v for v in variables if v.startswith(prefix) and f"_{bare}_" in f"_{v.removeprefix(prefix)}_"]
+    if len(holding) == 1:
+        return holding[0]
+    close = difflib.get_close_matches(name, variables, n=1, cutoff=0.8)
+    if not close:  # without the prefixes, which make every TROLY_ name look alike
+        bares = {v.removeprefix(next(p for p in PREFIXES if v.startswith(p))): v for v in variables}
+        close = [bares[match] for match in difflib.get_close_matches(bare, bares, n=1, cutoff=0.75)]
+    return close[0] if close else None

@@ -96,7 +96,7 @@ def load_labelled(path: Path | str) -> list[LabelledQuestion]:
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: bad labelled row: {exc}") from exc
+            raise ValueError(f"{path} dòng {n}: cần một đối tượng JSON có \"q\" (và \"topic\", \"style\")") from exc
     return rows
 
 
@@ -164,29 +164,58 @@ def evaluate(matcher: _Matches, rows: Iterable[LabelledQuestion]) -> Report:
     return Report(overall=_stats(judged), by_style=by_style, failures=tuple(failures))
 
 
+# The report is read by the commune's IT officer: Vietnamese words, the same figures. Styles are the labelled
+# file's own names and stay as written there.
+_KINDS = {
+    "wrong answer": "trả lời sai",
+    "answered out of scope": "trả lời một câu ngoài hỏi đáp (đáng lẽ chuyển cho người)",
+    "clarified out of scope": "hỏi lại một câu ngoài hỏi đáp (đáng lẽ chuyển cho người)",
+    "clarify without the right entry": "hỏi lại nhưng không đưa ra mục đúng",
+    "escalated an in-scope question": "chuyển cho người một câu có trong hỏi đáp",
+}
+_DECISIONS = {"answer": "trả lời", "clarify": "hỏi lại", "escalate": "chuyển cho người"}
+_COLUMNS = (("kiểu", 12), ("số câu", 6), ("top1", 6), ("top3", 6), ("giải quyết", 10), ("sai", 6),
+            ("ngoài→người", 11), ("trả lời", 7), ("hỏi lại", 7), ("chuyển", 6))
+_LEGEND = (
+    "top1, top3: tỉ lệ câu có trong hỏi đáp mà mục đúng đứng đầu, hoặc nằm trong ba mục đầu;",
+    "giải quyết: tỉ lệ câu có trong hỏi đáp được trả lời đúng, hoặc được hỏi lại có kèm mục đúng;",
+    "sai: tỉ lệ trên mọi câu bị trả lời sai, hoặc được trả lời dù không có trong hỏi đáp;",
+    "ngoài→người: tỉ lệ câu không có trong hỏi đáp được chuyển cho người hỗ trợ;",
+    "trả lời, hỏi lại, chuyển: số câu trợ lý trả lời thẳng, hỏi lại (\"Ý bạn là…\"), chuyển cho người.",
+)
+
+
+def _row(cells: tuple[str, ...]) -> str:
+    name, *figures = cells
+    widths = [width for _, width in _COLUMNS]
+    return " ".join([f"{name:<{widths[0]}}", *(f"{cell:>{width}}" for cell, width in zip(figures, widths[1:],
+                                                                                      strict=True))])
+
+
 def _line(name: str, s: StyleStats) -> str:
-    oos = f"{s.oos_escalated_rate:6.3f}" if s.out_of_scope else "     -"
-    return (
-        f"{name:<12} {s.total:>5} {s.top1_rate:6.3f} {s.top3_rate:6.3f} {s.resolved_rate:8.3f} "
-        f"{s.wrong_answer_rate:6.3f} {oos} {s.answered:>5} {s.clarified:>5} {s.escalated:>5}"
-    )
+    oos = f"{s.oos_escalated_rate:.3f}" if s.out_of_scope else "-"
+    return _row((name, str(s.total), f"{s.top1_rate:.3f}", f"{s.top3_rate:.3f}", f"{s.resolved_rate:.3f}",
+                 f"{s.wrong_answer_rate:.3f}", oos, str(s.answered), str(s.clarified), str(s.escalated)))
+
+
+def _summary(s: StyleStats) -> str:
+    oos = f", {s.oos_escalated}/{s.out_of_scope} câu ngoài hỏi đáp được chuyển cho người" if s.out_of_scope else ""
+    return (f"{s.total} câu: top1 {s.top1_rate:.3f}, top3 {s.top3_rate:.3f}, giải quyết {s.resolved_rate:.3f}, "
+            f"{s.wrong_answers} câu trả lời sai{oos}.")
 
 
 def format_report(report: Report) -> str:
-    """A plain-text table (overall, then per style) followed by the failures, for tuning."""
-    head = f"{'style':<12} {'n':>5} {'top1':>6} {'top3':>6} {'resolved':>8} {'wrong':>6} {'oos→p':>6} " \
-        f"{'ans':>5} {'clar':>5} {'esc':>5}"
-    lines = [head, _line("overall", report.overall)]
+    """A summary line, a plain-text table (all questions, then each style), a legend, then the failures."""
+    lines = [_summary(report.overall), "", _row(tuple(name for name, _ in _COLUMNS)),
+             _line("tất cả", report.overall)]
     lines += [_line(name, s) for name, s in report.by_style]
-    lines.append("")
-    lines.append("top1/top3/resolved: share of in-scope questions; wrong: answered wrong or out of scope, share of")
-    lines.append("all questions; oos→p: out-of-scope questions escalated to a person.")
+    lines += ["", *_LEGEND]
     if report.failures:
-        lines.append("")
-        lines.append(f"failures ({len(report.failures)}):")
+        lines += ["", f"Các câu chưa đạt ({len(report.failures)}):"]
         for f in report.failures:
-            got = ", ".join(f"{c.faq_id} {c.score:.2f}" for c in f.match.candidates) or "nothing"
-            want = f.question.topic or "(out of scope)"
-            lines.append(f"- [{f.question.style}] {f.kind}: want {want}; {f.match.decision} → {got}")
+            got = ", ".join(f"{c.faq_id} {c.score:.2f}" for c in f.match.candidates) or "không có mục nào"
+            want = f.question.topic or "(ngoài hỏi đáp)"
+            lines.append(f"- [{f.question.style}] {_KINDS.get(f.kind, f.kind)}: cần {want}; "
+                         f"{_DECISIONS[f.match.decision]} → {got}")
             lines.append(f"    {f.question.q}")
     return "\n".join(lines)

@@ -177,3 +177,37 @@ async def test_with_telegram_the_warning_names_only_the_missing_group_and_goes_o
         assert len(warnings) == 1 and warnings[0]["missing_settings"] == missing
         assert "TELEGRAM_BOT_TOKEN" not in str(warnings[0]["msg"])
         assert "TROLY_ADMIN_TOKEN" not in str(warnings[0]["msg"]), "the dashboard's sign-in is set"
+
+
+# ---- a misspelt setting ----------------------------------------------------------------------------------------
+
+
+def test_a_misspelt_variable_is_warned_once_with_the_setting_it_was_meant_to_be(tmp_path: Path) -> None:
+    # `role list` reads the settings twice; the test suite's own switch is not a misspelt setting.
+    result = troly(tmp_path, "role", "list", TROLY_DATABSE_URL="sqlite+aiosqlite:///khac.db",
+                   TROLY_REQUIRE_POSTGRES="1")
+    assert result.returncode == 0 and "Chưa ai được cấp vai trò" in result.stdout
+    assert one_line(result) == ("Cảnh báo: không nhận ra biến TROLY_DATABSE_URL trong môi trường nên đã bỏ qua; "
+                                "có phải là TROLY_DATABASE_URL không?")
+
+    (tmp_path / ".env").write_text("TELEGRAM_VOLUNTER_CHAT_ID=-1001234567890\n", encoding="utf-8")
+    result = troly(tmp_path, "role", "list")
+    assert result.returncode == 0
+    assert one_line(result) == ("Cảnh báo: không nhận ra biến TELEGRAM_VOLUNTER_CHAT_ID trong tệp .env nên đã bỏ "
+                                "qua; có phải là TELEGRAM_VOLUNTEER_CHAT_ID không?")
+
+
+def test_a_misspelt_variable_is_said_before_the_setting_error_it_causes(tmp_path: Path) -> None:
+    result = troly(tmp_path, "role", "list", ZALO_APP_ID="123", ZALO_OA_SECRET_KEY="k", ZALO_APP_SECRE="s")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    warning, error = result.stderr.strip().splitlines()
+    assert "ZALO_APP_SECRE " in warning and "có phải là ZALO_APP_SECRET không?" in warning
+    assert error.startswith("Lỗi cấu hình: Zalo cần cả ZALO_APP_SECRET")
+
+
+def test_serve_logs_a_misspelt_variable_once_at_start(tmp_path: Path) -> None:
+    records = [r for r in log_records(serve_until_healthy(tmp_path, TROLY_COMMUNE="Phường 7"))
+               if "unknown_setting" in r]
+    assert len(records) == 1, records
+    assert records[0]["level"] == "warning" and records[0]["did_you_mean"] == "TROLY_COMMUNE_NAME"
+    assert records[0]["unknown_setting"] == "TROLY_COMMUNE" and str(records[0]["msg"]).startswith("Không nhận ra")

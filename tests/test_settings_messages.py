@@ -12,7 +12,7 @@ from annotated_types import Ge, Gt, Le
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import NOT_SETTINGS, Settings, SettingsError, load_settings, setting_variables, unknown_variables
 
 
 def variable(info: FieldInfo) -> str:
@@ -99,3 +99,47 @@ def test_the_reported_ones_read_as_the_operator_would_write_them() -> None:
     assert refusal("outbox_lease_seconds", "2").endswith("không hợp lệ: cần một số nguyên từ 5 đến 3600.")
     assert refusal("log_level", "LOUD").endswith("cần DEBUG, INFO, WARNING, ERROR hoặc CRITICAL.")
     assert load_settings(TROLY_LOG_LEVEL="debug").log_level == "DEBUG", "lower case has always been accepted"
+
+
+# ---- a variable no setting reads ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("misspelt", "meant"),
+    [("TROLY_DATABSE_URL", "TROLY_DATABASE_URL"), ("troly_databse_url", "TROLY_DATABASE_URL"),
+     ("TROLY_PORT", "TROLY_HTTP_PORT"), ("TROLY_COMMUNE", "TROLY_COMMUNE_NAME"),
+     ("TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN"), ("TELEGRAM_CHAT_ID", "TELEGRAM_VOLUNTEER_CHAT_ID"),
+     ("TELEGRAM_VOLUNTER_CHAT_ID", "TELEGRAM_VOLUNTEER_CHAT_ID"), ("ZALO_APP_SECRE", "ZALO_APP_SECRET"),
+     ("ZALO_SECRET_KEY", "ZALO_OA_SECRET_KEY")],
+)
+def test_a_misspelt_variable_is_named_with_the_setting_it_was_meant_to_be(
+    tmp_path: Path, misspelt: str, meant: str
+) -> None:
+    [unknown] = unknown_variables({misspelt: "x", "PATH": "/usr/bin"}, tmp_path / ".env")
+    assert (unknown.name, unknown.closest) == (misspelt, meant)
+    assert unknown.warning() == (f"không nhận ra biến {misspelt} trong môi trường nên đã bỏ qua; "
+                                 f"có phải là {meant} không?")
+
+
+def test_an_unknown_variable_like_no_setting_points_to_the_readme(tmp_path: Path) -> None:
+    [unknown] = unknown_variables({"TROLY_TZ": "Asia/Bangkok"}, tmp_path / ".env")
+    assert unknown.closest is None and 'README, mục "Cấu hình"' in unknown.warning()
+
+
+def test_the_env_file_the_settings_read_is_checked_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=bi-mat\nTROLY_COMMUNE_NAME=Phường 7\nTROLY_AREA=Thôn 1\n",
+                                   encoding="utf-8")
+    [unknown] = unknown_variables({}, Path(".env"))  # where `load_settings` reads it: the working directory
+    assert (unknown.name, unknown.closest) == ("TROLY_AREA", "TROLY_AREAS")
+    assert "trong tệp .env" in unknown.warning()
+    assert [u.name for u in unknown_variables({})] == ["TROLY_AREA"], "by default, the settings' own .env"
+
+
+def test_what_a_setting_or_the_test_suite_reads_is_not_warned_about(tmp_path: Path) -> None:
+    assert "TROLY_DATABASE_URL" in setting_variables() and "ZALO_SITE_VERIFICATION" in setting_variables()
+    known = {name: "1" for name in setting_variables()}
+    lower = {name.lower(): "1" for name in setting_variables()}  # the settings read them regardless of case
+    others = {"POSTGRES_PASSWORD": "x", "PATH": "/usr/bin", "TELEGRAMX": "1"}
+    empty = {"TROLY_DATABSE_URL": ""}  # an empty variable is an unset one
+    assert unknown_variables({**known, **lower, **dict.fromkeys(NOT_SETTINGS, "1"), **others, **empty},
+                             tmp_path / ".env") == []
