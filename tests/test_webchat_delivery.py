@@ -6,6 +6,7 @@ Chromium (skipped without it, as in tests/test_admin_browser.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,53 +193,74 @@ async def test_what_arrived_since_the_page_last_looked_comes_with_the_next_answe
 # ---- the page, in a real browser ---------------------------------------------------------------------------------
 
 
-async def test_a_returning_resident_sees_the_answer_without_a_second_greeting(browser_ready: None,  # noqa: F811
-                                                                             sqlite_url: str) -> None:
+@dataclass
+class Phone:
+    """A real server and a phone-sized Chromium on it."""
+
+    runtime: Runtime
+    pipeline: Pipeline
+    base: str
+    context: Any  # playwright's BrowserContext
+    problems: list[str]
+
+    async def open_chat(self) -> Any:
+        """A new tab on /chat, once the page has greeted (or shown the conversation so far)."""
+        page = await self.context.new_page()
+        page.on("pageerror", lambda error: self.problems.append(str(error)))
+        await page.goto(f"{self.base}/chat")
+        await page.wait_for_selector(".msg.bot")
+        return page
+
+
+@asynccontextmanager
+async def phone_chat(sqlite_url: str) -> AsyncIterator[Phone]:
     from playwright.async_api import async_playwright
 
     runtime = Runtime.build(settings(sqlite_url, TROLY_HTTP_HOST="127.0.0.1", TROLY_HTTP_PORT=str(free_port())))
     pipeline, _, services, mounts = await start(runtime)
     server = Server(runtime, services, mounts)
     await server.start()
-    base = f"http://127.0.0.1:{server.port}"
     try:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport=PHONE, locale="vi-VN")
-            problems: list[str] = []
-            page = await context.new_page()
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            await page.goto(f"{base}/chat")
-            await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
-            assert "UBND phường Hoà Bình" in await page.inner_text("header")
-            assert await page.is_visible("label[for=text]")
-            sizes = await page.evaluate("""() => {
-                const px = (el) => parseFloat(getComputedStyle(el).fontSize);
-                return {body: px(document.body), button: px(document.querySelector('.buttons button')),
-                        subtitle: px(document.querySelector('header p')),
-                        label: px(document.querySelector('label[for=text]'))};
-            }""")
-            assert sizes["body"] >= 20 and min(sizes.values()) >= sizes["body"], sizes
-            await page.fill("#text", "gặp người hỗ trợ")
-            await page.press("#text", "Enter")
-            await page.wait_for_selector(".msg.bot:has-text('ngay tại cuộc trò chuyện này')")
-            await page.close()
-
-            await volunteer_answers(pipeline)  # the next morning, the page closed
-
-            page = await context.new_page()
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            await page.goto(f"{base}/chat")
-            await page.wait_for_selector(f".msg.bot:has-text('{VOLUNTEER_WORDS}')")
-            log = await page.inner_text("#log")
-            assert log.count(GREETING) == 1 and "gặp người hỗ trợ" in log
-            assert log.index("Tin nhắn mới") < log.index(VOLUNTEER_WORDS)
-            await page.wait_for_timeout(5500)  # one poll: nothing shown twice
-            assert (await page.inner_text("#log")).count(VOLUNTEER_WORDS) == 1
-            assert problems == []
-            await browser.close()
-        async with runtime.sessions() as session:
-            greetings = await session.scalars(select(Message.text).where(Message.direction == "out"))
-            assert sum(GREETING in (t or "") for t in greetings) == 1  # the reload did not greet again
+            try:
+                yield Phone(runtime, pipeline, f"http://127.0.0.1:{server.port}", context, [])
+            finally:
+                await browser.close()
     finally:
         await server.stop()
+
+
+async def test_a_returning_resident_sees_the_answer_without_a_second_greeting(browser_ready: None,  # noqa: F811
+                                                                             sqlite_url: str) -> None:
+    async with phone_chat(sqlite_url) as phone:
+        page = await phone.open_chat()
+        await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
+        assert "UBND phường Hoà Bình" in await page.inner_text("header")
+        assert await page.is_visible("label[for=text]")
+        sizes = await page.evaluate("""() => {
+            const px = (el) => parseFloat(getComputedStyle(el).fontSize);
+            return {body: px(document.body), button: px(document.querySelector('.buttons button')),
+                    subtitle: px(document.querySelector('header p')),
+                    label: px(document.querySelector('label[for=text]'))};
+        }""")
+        assert sizes["body"] >= 20 and min(sizes.values()) >= sizes["body"], sizes
+        await page.fill("#text", "gặp người hỗ trợ")
+        await page.press("#text", "Enter")
+        await page.wait_for_selector(".msg.bot:has-text('ngay tại cuộc trò chuyện này')")
+        await page.close()
+
+        await volunteer_answers(phone.pipeline)  # the next morning, the page closed
+
+        page = await phone.open_chat()
+        await page.wait_for_selector(f".msg.bot:has-text('{VOLUNTEER_WORDS}')")
+        log = await page.inner_text("#log")
+        assert log.count(GREETING) == 1 and "gặp người hỗ trợ" in log
+        assert log.index("Tin nhắn mới") < log.index(VOLUNTEER_WORDS)
+        await page.wait_for_timeout(5500)  # one poll: nothing shown twice
+        assert (await page.inner_text("#log")).count(VOLUNTEER_WORDS) == 1
+        assert phone.problems == []
+        async with phone.runtime.sessions() as session:
+            greetings = await session.scalars(select(Message.text).where(Message.direction == "out"))
+            assert sum(GREETING in (t or "") for t in greetings) == 1  # the reload did not greet again

@@ -20,7 +20,6 @@ from bot.assembly import assemble
 from bot.channels import webchat
 from bot.cli import main
 from bot.runtime import Runtime
-from bot.server import Server
 from bot.store import campaigns, migrate
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import (
@@ -39,9 +38,9 @@ from bot.store.models import (
 )
 from bot.web.app import build_app
 from handlers.messages import Outgoing
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO
 from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, browser_ready  # noqa: F401 (a fixture)
-from tests.test_webchat_delivery import ADMIN, GREETING, Web, settings, start, volunteer_answers, web  # noqa: F401
+from tests.test_webchat_delivery import ADMIN, GREETING, Web, phone_chat, settings, start, volunteer_answers, web  # noqa: F401
 
 AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 MIGRATION = REPO / "migrations" / "versions" / "0008_web_chat_ids_hashed.py"
@@ -279,65 +278,50 @@ async def test_forgetting_the_device_withdraws_a_waiting_request(web: Web) -> No
 
 
 async def test_the_page_forgets_its_chat_after_asking(browser_ready: None, sqlite_url: str) -> None:  # noqa: F811
-    from playwright.async_api import async_playwright
+    async with phone_chat(sqlite_url) as phone:
+        page = await phone.open_chat()
+        await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
+        await page.fill("#text", QUESTION)
+        await page.press("#text", "Enter")
+        await page.wait_for_selector(".msg.bot >> nth=1")
+        context = phone.context
+        cookie = next(c["value"] for c in await context.cookies() if c["name"] == "troly_chat")
 
-    runtime = Runtime.build(settings(sqlite_url, TROLY_HTTP_HOST="127.0.0.1", TROLY_HTTP_PORT=str(free_port())))
-    _, _, services, mounts = await start(runtime)
-    server = Server(runtime, services, mounts)
-    await server.start()
-    base = f"http://127.0.0.1:{server.port}"
-    try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = await browser.new_context(viewport=PHONE, locale="vi-VN")
-            problems: list[str] = []
-            page = await context.new_page()
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            await page.goto(f"{base}/chat")
-            await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
-            await page.fill("#text", QUESTION)
-            await page.press("#text", "Enter")
-            await page.wait_for_selector(".msg.bot >> nth=1")
-            cookie = next(c["value"] for c in await context.cookies() if c["name"] == "troly_chat")
+        forget = page.get_by_role("button", name="Xoá cuộc trò chuyện trên máy này")
+        assert await forget.is_visible()
+        sizes = await page.evaluate("""() => {
+            const px = (el) => parseFloat(getComputedStyle(el).fontSize);
+            const forget = document.getElementById('forget');
+            return {body: px(document.body), button: px(forget), height: forget.getBoundingClientRect().height};
+        }""")
+        assert sizes["button"] >= sizes["body"] >= 20 and sizes["height"] >= 48, sizes
+        # Asked first; a stray tap lands on "Không xoá", which changes nothing.
+        await forget.click()
+        dialog = page.get_by_role("alertdialog", name="Xoá cuộc trò chuyện trên máy này?")
+        assert await dialog.is_visible()
+        assert await page.evaluate("document.activeElement.id") == "forget-no"
+        await page.keyboard.press("Enter")
+        assert not await dialog.is_visible() and QUESTION in await page.inner_text("#log")
 
-            forget = page.get_by_role("button", name="Xoá cuộc trò chuyện trên máy này")
-            assert await forget.is_visible()
-            sizes = await page.evaluate("""() => {
-                const px = (el) => parseFloat(getComputedStyle(el).fontSize);
-                const forget = document.getElementById('forget');
-                return {body: px(document.body), button: px(forget), height: forget.getBoundingClientRect().height};
-            }""")
-            assert sizes["button"] >= sizes["body"] >= 20 and sizes["height"] >= 48, sizes
-            # Asked first; a stray tap lands on "Không xoá", which changes nothing.
-            await forget.click()
-            dialog = page.get_by_role("alertdialog", name="Xoá cuộc trò chuyện trên máy này?")
-            assert await dialog.is_visible()
-            assert await page.evaluate("document.activeElement.id") == "forget-no"
-            await page.keyboard.press("Enter")
-            assert not await dialog.is_visible() and QUESTION in await page.inner_text("#log")
+        await forget.click()
+        await dialog.get_by_role("button", name="Có, xoá trên máy này").click()
+        await page.wait_for_selector(".note:has-text('Đã xoá cuộc trò chuyện trên máy này.')")
+        await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
+        assert QUESTION not in await page.inner_text("#log")
+        assert not await dialog.is_visible()
+        new_cookie = next(c["value"] for c in await context.cookies() if c["name"] == "troly_chat")
+        assert new_cookie != cookie
+        assert await page.evaluate("localStorage.getItem('troly_chat_seen')") != "0"
 
-            await forget.click()
-            await dialog.get_by_role("button", name="Có, xoá trên máy này").click()
-            await page.wait_for_selector(".note:has-text('Đã xoá cuộc trò chuyện trên máy này.')")
-            await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
-            assert QUESTION not in await page.inner_text("#log")
-            assert not await dialog.is_visible()
-            new_cookie = next(c["value"] for c in await context.cookies() if c["name"] == "troly_chat")
-            assert new_cookie != cookie
-            assert await page.evaluate("localStorage.getItem('troly_chat_seen')") != "0"
-
-            await page.reload()  # and after a reload, or the next poll, still nothing of it
-            await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
-            await page.wait_for_timeout(5500)
-            log = await page.inner_text("#log")
-            assert QUESTION not in log and log.count(GREETING) == 1
-            assert problems == []
-            await browser.close()
-        async with runtime.sessions() as session:  # the first conversation is still stored
+        await page.reload()  # and after a reload, or the next poll, still nothing of it
+        await page.wait_for_selector(f".msg.bot:has-text('{GREETING}')")
+        await page.wait_for_timeout(5500)
+        log = await page.inner_text("#log")
+        assert QUESTION not in log and log.count(GREETING) == 1
+        assert phone.problems == []
+        async with phone.runtime.sessions() as session:  # the first conversation is still stored
             first = await session.scalar(select(Identity).where(Identity.external_id == webchat.external_id(cookie)))
             assert first is not None
             texts = list(await session.scalars(select(Message.text).where(Message.identity_id == first.id)))
             assert QUESTION in texts
-    finally:
-        await server.stop()
 
