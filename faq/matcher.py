@@ -807,7 +807,6 @@ class Matcher:
             return Match(query, "answer", named[0].faq_id, 1.0, candidates)
         return Match(query, "clarify", named[0].faq_id, 1.0, candidates, tuple(c.faq_id for c in named))
 
-
     def typed_phrase_problems(self, entries: Iterable[Entry]) -> list[str]:
         """Phrases that answers tell residents to type and that this matcher does not answer (empty when fine)."""
         problems = []

@@ -16,6 +16,8 @@ from handlers.messages import Button, Kind
 from handlers.volunteer import announce, update_group_post
 
 TRANSCRIPT_MESSAGES = 8
+# Under every message that tells the resident a request for a person is open (handlers/resident.py `cancel_request`).
+CANCEL_BUTTONS = (Button(texts.CANCEL_REQUEST, "cancel"),)
 LINE_CHARS = 300
 
 
@@ -25,10 +27,10 @@ def working_hours(turn: Turn) -> WorkingHours:
 
 
 async def request_human(turn: Turn, reason: str) -> None:
-    ticket = await open_ticket(turn.session, turn.who)
+    ticket = await open_ticket(turn.session, turn.who.resident_id)
     if ticket is not None:
         turn.ticket_id = ticket.id
-        turn.say(turn.t(texts.TICKET_WAITING), [Button(texts.CANCEL_REQUEST, "cancel")])
+        turn.say(turn.t(texts.TICKET_WAITING), CANCEL_BUTTONS)
         return
     summary = await _recent_transcript(turn)
     now = turn.services.now()
@@ -42,17 +44,17 @@ async def request_human(turn: Turn, reason: str) -> None:
             turn.session.add(ticket)
             await turn.session.flush()
     except IntegrityError:  # the same resident asked twice at once: the other message opened it
-        turn.say(turn.t(texts.TICKET_WAITING), [Button(texts.CANCEL_REQUEST, "cancel")])
+        turn.say(turn.t(texts.TICKET_WAITING), CANCEL_BUTTONS)
         return
     turn.ticket_id = ticket.id
     audit.record(turn.session, f"{turn.who.channel}:{turn.who.external_id}", "ticket.open", f"ticket:{ticket.id}",
                  reason=reason)
     hours = working_hours(turn)
-    cancel = [Button(texts.CANCEL_REQUEST, "cancel")]
     if hours.is_open(now):
-        turn.say(turn.t(texts.HANDOFF_IN_HOURS, minutes=turn.services.settings.handoff_reply_minutes), cancel)
+        turn.say(turn.t(texts.HANDOFF_IN_HOURS, minutes=turn.services.settings.handoff_reply_minutes), CANCEL_BUTTONS)
     else:
-        turn.say(turn.t(texts.HANDOFF_OUT_OF_HOURS, hours=hours.describe(), back=hours.describe_return(now)), cancel)
+        turn.say(turn.t(texts.HANDOFF_OUT_OF_HOURS, hours=hours.describe(), back=hours.describe_return(now)),
+                 CANCEL_BUTTONS)
     await announce(turn, ticket)
 
 

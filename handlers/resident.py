@@ -10,7 +10,7 @@ from faq.content import Domain, Entry
 from faq.normalize import plain_words
 from handlers import texts
 from handlers.context import Turn
-from handlers.handoff import request_human, ticket_cancelled, ticket_erased
+from handlers.handoff import CANCEL_BUTTONS, request_human, ticket_cancelled, ticket_erased
 from handlers.messages import Button, Kind
 from handlers.router import Router, any_of, command, exactly, kind, payload, says, state
 
@@ -130,7 +130,7 @@ async def with_a_person(turn: Turn) -> None:
         if turn.incoming.kind is Kind.MEDIA:
             turn.say(turn.t(texts.MEDIA.get(turn.incoming.media or "", texts.MEDIA_DEFAULT) + texts.MEDIA_HINT))
         return
-    turn.say(turn.t(texts.TICKET_WAITING), [Button(texts.CANCEL_REQUEST, "cancel")])
+    turn.say(turn.t(texts.TICKET_WAITING), CANCEL_BUTTONS)
 
 
 @router.on(any_of(command("start", "menu", "batdau", bare=True), exactly(
@@ -301,7 +301,7 @@ async def erase(turn: Turn) -> None:
 
 
 async def _erase_now(turn: Turn) -> None:
-    ticket = await store.open_ticket(turn.session, turn.who)
+    ticket = await store.open_ticket(turn.session, turn.who.resident_id)
     await store.erase_resident(turn.session, turn.who.resident_id)
     turn.set_state("erased")
     turn.say(turn.t(texts.ERASED))

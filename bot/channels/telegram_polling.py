@@ -81,4 +81,3 @@ class Poller:
             # Kept, or failed in the inbox (logged there; sending it again would fail the same way).
             self._offset = update_id + 1
         return True
-

@@ -230,7 +230,8 @@ class WebChat:
         chat = self._session(request)
         if not chat.new:
             async with self.runtime.sessions() as session:
-                waiting = await residents.open_ticket_of(session, "web", chat.user_id)
+                identity = await residents.find_identity(session, "web", chat.user_id)
+                waiting = await residents.open_ticket(session, identity.resident_id) if identity is not None else None
             if waiting is not None:
                 await self.inbox.receive(Incoming("web", chat.user_id, Kind.BUTTON, text="cancel"))
             async with self.runtime.sessions() as session, session.begin():

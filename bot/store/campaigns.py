@@ -97,11 +97,12 @@ def validate(spec: CampaignSpec, now: datetime, zone: ZoneInfo,
     if known_areas is not None:
         # A misspelt area would reach nobody, silently: residents subscribe to the commune's own list. Case and
         # spacing aside ("thôn 1"), a name is taken as the list spells it.
-        unknown = [a for a in areas if commune_area(a, known_areas) is None]
+        spelt = {a: commune_area(a, known_areas) for a in areas}
+        unknown = [a for a, known in spelt.items() if known is None]
         if unknown:
             raise CampaignError(f"Khu vực không có trong danh sách của xã/phường: {', '.join(unknown)}. "
                                 f"Chọn trong: {', '.join(known_areas)}.")
-        areas = tuple(dict.fromkeys(commune_area(a, known_areas) or a for a in areas))
+        areas = tuple(dict.fromkeys(known for known in spelt.values() if known is not None))
     channels = tuple(dict.fromkeys(c.strip() for c in spec.channels if c.strip()))
     for channel in channels:
         if channel not in CHANNELS:

@@ -97,14 +97,6 @@ _NEW_STATE = insert(Conversation.__table__)
 _STATE_CHANGED = update(Conversation.__table__).where(_CONVERSATIONS.id == bindparam("conversation_id"))
 
 
-async def open_ticket_of(session: AsyncSession, channel: str, external_id: str) -> int | None:
-    """The id of the address's open request for a person, if any."""
-    query = select(_OPEN_TICKET).select_from(Identity.__table__).where(
-        _IDENTITIES.channel == channel, _IDENTITIES.external_id == external_id)
-    found: int | None = (await session.execute(query)).scalar()
-    return found
-
-
 async def identify(
     session: AsyncSession, channel: str, external_id: str, display_name: str | None, at: datetime, since: datetime
 ) -> Arrival:
@@ -242,10 +234,8 @@ async def unsubscribe(session: AsyncSession, who: Who) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def open_ticket(session: AsyncSession, who: Who) -> Ticket | None:
-    return await session.scalar(
-        select(Ticket).where(Ticket.resident_id == who.resident_id, TICKET_IS_OPEN)
-    )
+async def open_ticket(session: AsyncSession, resident_id: int) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.resident_id == resident_id, TICKET_IS_OPEN))
 
 
 async def erase_resident(session: AsyncSession, resident_id: int) -> None:

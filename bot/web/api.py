@@ -6,7 +6,6 @@ Every route needs `Authorization: Bearer $TROLY_ADMIN_TOKEN` (bot/web/bearer.py)
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -19,10 +18,9 @@ from bot.runtime import Runtime
 from bot.store import campaigns
 from bot.store.models import Campaign
 from bot.web.app import RUNTIME, Handler
-from bot.web.bearer import bearer_problem, json_error
+from bot.web.bearer import bearer_problem, json_error, json_response
 
 API_ACTOR = "api"
-_dumps = functools.partial(json.dumps, ensure_ascii=False)  # Vietnamese stays readable in the JSON
 Hook = Callable[[int], Awaitable[None]]
 
 
@@ -51,7 +49,7 @@ class CampaignApi:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "Nội dung yêu cầu phải là JSON hợp lệ.")
+            return json_error(400, "Nội dung yêu cầu phải là JSON hợp lệ.")
         zone = self.runtime.settings.timezone
         now = self.runtime.now()
         try:
@@ -64,51 +62,51 @@ class CampaignApi:
                                                            known_areas=self.runtime.settings.areas)
                 campaigns.enqueue_preview(session, campaign, self.runtime.settings.commune_name, now)
         except campaigns.CampaignError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         if self.on_change is not None:
             await self.on_change(campaign.id)
-        return _json(await self._describe(campaign.id), status=201)
+        return json_response(await self._describe(campaign.id), status=201)
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         async with self.runtime.sessions() as session:
             rows = await campaigns.list_campaigns(session)
-        return _json({"campaigns": [_campaign_json(c) for c in rows]})
+        return json_response({"campaigns": [_campaign_json(c) for c in rows]})
 
     async def show(self, request: web.Request) -> web.StreamResponse:
         campaign_id = _id(request)
         if campaign_id is None:
-            return _error(404, "Không có chiến dịch này.")
+            return json_error(404, "Không có chiến dịch này.")
         described = await self._describe(campaign_id)
         if described is None:
-            return _error(404, f"Không có chiến dịch #{campaign_id}.")
-        return _json(described)
+            return json_error(404, f"Không có chiến dịch #{campaign_id}.")
+        return json_response(described)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         campaign_id = _id(request)
         if campaign_id is None:
-            return _error(404, "Không có chiến dịch này.")
+            return json_error(404, "Không có chiến dịch này.")
         async with self.runtime.sessions() as session, session.begin():
             existing = await campaigns.get_campaign(session, campaign_id)
             if existing is None:
-                return _error(404, f"Không có chiến dịch #{campaign_id}.")
+                return json_error(404, f"Không có chiến dịch #{campaign_id}.")
             if existing.status == "done":
-                return _error(409, f"Chiến dịch #{campaign_id} đã gửi xong, không huỷ được nữa.")
+                return json_error(409, f"Chiến dịch #{campaign_id} đã gửi xong, không huỷ được nữa.")
             await campaigns.cancel_campaign(session, campaign_id, API_ACTOR, self.runtime.now())
         if self.on_change is not None:
             await self.on_change(campaign_id)
-        return _json(await self._describe(campaign_id))
+        return json_response(await self._describe(campaign_id))
 
     async def schedule(self, request: web.Request) -> web.StreamResponse:
         campaign_id = _id(request)
         if campaign_id is None:
-            return _error(404, "Không có chiến dịch này.")
+            return json_error(404, "Không có chiến dịch này.")
         async with self.runtime.sessions() as session, session.begin():
             scheduled = await campaigns.schedule_draft(session, campaign_id, API_ACTOR, self.runtime.now())
         if scheduled is None:
-            return _error(409, f"Chiến dịch #{campaign_id} không phải bản nháp.")
+            return json_error(409, f"Chiến dịch #{campaign_id} không phải bản nháp.")
         if self.on_change is not None:
             await self.on_change(campaign_id)
-        return _json(await self._describe(campaign_id))
+        return json_response(await self._describe(campaign_id))
 
     async def _describe(self, campaign_id: int) -> dict[str, Any] | None:
         async with self.runtime.sessions() as session:
@@ -229,8 +227,3 @@ def _campaign_json(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-_error = json_error
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -16,8 +17,12 @@ from pydantic import SecretStr
 _dumps = functools.partial(json.dumps, ensure_ascii=False)  # Vietnamese stays readable in the JSON
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
 def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status, dumps=_dumps)
+    return json_response({"error": message}, status=status)
 
 
 def configured(token: SecretStr | None) -> bool:
