@@ -242,7 +242,8 @@ class _Query:
     unknown: int  # real words absent from the FAQ
     unknown_pairs: int  # adjacent content words whose pair the FAQ never uses
     foreign: tuple[tuple[str, tuple[int, ...]], ...]  # other subjects named (see _analyse)
-    apps: tuple[int, ...]  # term ids of the apps named (faq/tables/named_apps.py)
+    apps: tuple[int, ...]  # indexes of the apps named (faq/tables/named_apps.py)
+    about: tuple[int, ...]  # those and the apps whose topic words it uses: an entry mentioning one of them is kept
 
 
 def _parts(token: str) -> list[str]:
@@ -321,6 +322,9 @@ class Matcher:
     oos_multi: MappingProxyType[str, tuple[tuple[str, ...], ...]]  # first syllable -> folded phrases
     oos_single: frozenset[str]  # single words, compared with diacritics
     app_specific: frozenset[int]  # entries about one app or service, which must mention an app the question names
+    # first word -> (phrase, app index, whether it names the app rather than being one of its topic words)
+    app_phrases: MappingProxyType[str, tuple[tuple[tuple[str, ...], int, bool], ...]]
+    app_mask: array[int]  # per entry, bit a set when it mentions app a of NAMED_APPS
     doc_phrase_offsets: array[int]  # phrasings of entry d are [doc_phrase_offsets[d], doc_phrase_offsets[d+1])
     phrase_mass: array[float]  # per phrasing, the idf mass of its terms
     phrase_offsets: array[int]  # CSR by term id: the phrasings that use term t are phrase_post[offsets[t]:...]
@@ -459,6 +463,30 @@ class Matcher:
         max_len = max(by_len, default=0)
         vocab_by_len = tuple(tuple(sorted(by_len.get(i, ()))) for i in range(max_len + 1))
 
+        app_phrases: dict[str, list[tuple[tuple[str, ...], int, bool]]] = {}
+        app_mask = array("Q", [0]) * len(entries)  # up to 64 apps
+        for app, (names, topic, domain) in enumerate(NAMED_APPS.values()):
+            mentioning = {d for d, e in enumerate(entries) if e.domain == domain}
+            for phrase in (*names, *topic):
+                nn = normalize(phrase)
+                words = tuple(f for f, _ in _content_tokens(nn.folded_tokens, nn.tokens))
+                if not words:
+                    continue
+                app_phrases.setdefault(words[0], []).append((words, app, phrase in names))
+                if phrase not in names:
+                    continue  # topic words: an entry using them need not be about the app
+                tids = [uni_ids.get(w, -1) for w in words]
+                if -1 in tids:
+                    continue  # no entry uses one of its words
+                # One word: the entries using it; a phrase: those using each of its pairs.
+                if len(tids) == 1:
+                    mentioning.update(d for d, tf_u in enumerate(doc_uni) if tids[0] in tf_u)
+                else:
+                    pairs = list(itertools.pairwise(tids))
+                    mentioning.update(d for d, tf_b in enumerate(doc_bi) if all(p in tf_b for p in pairs))
+            for d in mentioning:
+                app_mask[d] |= 1 << app
+
         multi: dict[str, list[tuple[str, ...]]] = {}
         single: set[str] = set()
         for phrase in OUT_OF_SCOPE:
@@ -485,6 +513,8 @@ class Matcher:
             oos_multi=MappingProxyType({k: tuple(v) for k, v in multi.items()}),
             oos_single=frozenset(single),
             app_specific=frozenset(d for d, e in enumerate(entries) if e.domain not in GENERIC_DOMAINS),
+            app_phrases=MappingProxyType({k: tuple(v) for k, v in app_phrases.items()}),
+            app_mask=app_mask,
             doc_phrase_offsets=doc_phrase_offsets,
             phrase_mass=phrase_mass,
             phrase_offsets=phrase_offsets,
@@ -552,7 +582,8 @@ class Matcher:
         unknown = 0
         fuzzy_left = FUZZY_MAX_TOKENS
         foreign: list[tuple[str, tuple[int, ...]]] = []
-        apps: list[int] = []
+        apps: set[int] = set()
+        about: set[int] = set()
         accented_stop, folded_stop = STOPWORDS.__contains__, _FOLDED_STOPWORDS.__contains__
         # (term id, weight, stopword?) in order, for pairs; id -1: unknown stopword, -2: unknown word
         seq: list[tuple[int, float, bool]] = []
@@ -569,9 +600,11 @@ class Matcher:
                     if tuple(w for w, _ in words[i : i + len(phrase)]) == phrase:
                         foreign.append(("", self._phrase_pairs(phrase)))
 
+            for phrase, app, names in self.app_phrases.get(f, ()):
+                if len(phrase) == 1 or tuple(w for w, _ in words[i : i + len(phrase)]) == phrase:
+                    (apps if names else about).add(app)
+
             tid = uni_ids.get(f, -1)
-            if f in NAMED_APPS:
-                apps.append(tid)
             if (accented_stop(a) if a and a != f else folded_stop(f)):
                 seq.append((tid, 1.0, True))
                 continue
@@ -617,7 +650,8 @@ class Matcher:
                     continue
             if not (sa or sb):
                 unknown_pairs += 1
-        return _Query(uni, bi, accented, unknown, unknown_pairs, tuple(foreign), tuple(apps))
+        return _Query(uni, bi, accented, unknown, unknown_pairs, tuple(foreign), tuple(sorted(apps)),
+                      tuple(sorted(apps | about)))
 
     def _phrase_pairs(self, phrase: tuple[str, ...]) -> tuple[int, ...]:
         ids = [self.uni_ids.get(p, -1) for p in phrase]
@@ -733,13 +767,16 @@ class Matcher:
         scale = INFO_REF ** (1.0 - INFO_EXPONENT) * info**INFO_EXPONENT
         acc = self._accumulate(terms, q.accented)
         # A question about another subject (Gmail, sổ đỏ, kết hôn), or about VNeID when the entry is about the bank's
-        # app, is not answered by a look-alike entry.
+        # app (or the other way round), is not answered by a look-alike entry.
         missing: dict[int, int] = {}
         if q.foreign or q.apps:
+            # Naming the bank in a question about VNeID does not take the VNeID entries away: any app it is about will
+            # do (faq/tables/named_apps.py).
+            about = sum(1 << a for a in q.about) if q.apps else 0
             for d in acc:
                 k = sum(1 for subject in q.foreign if not self._mentions(subject, d))
-                if d in self.app_specific:
-                    k += sum(1 for t in q.apps if not self._has_term(t, d))
+                if about and d in self.app_specific and not self.app_mask[d] & about:
+                    k += 1
                 if k:
                     missing[d] = k
                     acc[d] *= OUT_OF_SCOPE_FACTOR**k

@@ -3,8 +3,9 @@
 Steps: Unicode NFC; mojibake (UTF-8 read as Windows-1252/Latin-1) and legacy fonts (TCVN3, VNI-Windows)
 repaired; lower case; tokens split, URLs and numbers kept whole; per word: our abbreviation table, then
 "already a real syllable?" (kept, with the tone put in one place), else Telex or VNI keystrokes decoded when
-that yields a real syllable; regional words replaced where the context makes them safe. Two forms come out:
-with diacritics and folded (no diacritics, đ→d).
+that yields a real syllable; regional words replaced, and a few syllables typed without diacritics restored
+("phai cai" → "phai cài"), where the context makes them safe. Two forms come out: with diacritics and folded (no
+diacritics, đ→d).
 
 The function is total (never raises) and idempotent: its output is a fixed point, checked by running the
 steps again until nothing changes.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS, PROTECTED
+from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS, PROTECTED, UNACCENTED
 from faq.tables.legacy_encodings import (
     MOJIBAKE_BYTE,
     TCVN3,
@@ -523,6 +524,18 @@ def _tokens(text: str) -> list[str]:
         repl, after = rule
         if boundary_after[k] or (k > 0 and kept[k - 1] in after):
             kept[k] = repl
+    # Syllables typed without diacritics whose particle reading the neighbours rule out ("phai cai" is "phải cài").
+    # Clause ends are not looked at: the output, joined without punctuation, must normalise to itself.
+    for k, tok in enumerate(kept):
+        restore = UNACCENTED.get(tok)
+        if restore is None:
+            continue
+        prev = fold(kept[k - 1]) if k > 0 else ""
+        nxt = fold(kept[k + 1]) if k + 1 < len(kept) else ""
+        if prev in restore.not_after or nxt in restore.not_before:
+            continue
+        if prev in restore.after or nxt in restore.before:
+            kept[k] = restore.accented
     return kept
 
 

@@ -326,3 +326,54 @@ def test_the_bank_entry_does_not_answer_a_vneid_lockout(matcher: Matcher) -> Non
 def test_short_questions_the_shipped_faq_names_are_answered(matcher: Matcher, typed: str, faq_id: str) -> None:
     found = matcher.match(typed)
     assert (found.decision, found.faq_id) == ("answer", faq_id)
+
+
+# ---- named apps: the bank as well as VNeID -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["quên passcode ngân hàng", "quên mã pin thẻ atm", "quen passcode nh",
+                                      "app agribank quen ma pin"])
+def test_a_question_naming_the_bank_is_not_offered_the_vneid_entry_first(matcher: Matcher, question: str) -> None:
+    found = matcher.match(question)
+    assert found.decision != "escalate"
+    assert found.faq_id == "pay.forgot-bank-password"
+    assert "vneid.passcode.forgot" not in found.choices
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [
+        # the VNeID entry mentions banks: naming both keeps it
+        ("liên kết tài khoản ngân hàng trên vneid", "vneid.social-security-account"),
+        # naming both apps: the VNeID entry keeps its place although it never mentions banks
+        ("nhập sai passcode vneid nhiều lần, tài khoản ngân hàng có bị khóa không", "vneid.passcode.forgot"),
+        # about VNeID without naming it ("định danh", "mức 2"): its entries are not taken for another app's
+        ("làm định danh mức 2 có cần tài khoản ngân hàng không", "vneid.level2.register"),
+    ],
+)
+def test_a_vneid_question_that_mentions_a_bank_keeps_its_vneid_entry(matcher: Matcher, question: str,
+                                                                    faq_id: str) -> None:
+    found = matcher.match(question)
+    assert found.decision != "escalate"
+    assert found.faq_id == faq_id
+
+
+def test_an_entry_of_the_banks_own_domain_need_not_name_it(matcher: Matcher) -> None:
+    """The entry on common scams never says "ngân hàng"; it is about payments all the same."""
+    found = matcher.match("các chiêu lừa đảo qua ngân hàng hay gặp")
+    assert (found.decision, found.faq_id) == ("answer", "pay.scam.common")
+
+
+# ---- "cai" typed without diacritics ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plain", "accented"),
+    [("muon cai vneid thi lam sao", "muốn cài vneid thì làm sao"),
+     ("de cai vneid cho ba thi vao dau", "để cài vneid cho ba thì vào đâu")],
+)
+def test_cai_where_it_means_install_counts_as_with_diacritics(matcher: Matcher, plain: str, accented: str) -> None:
+    """Read as the particle "cái", "cai" said nothing and an install question typed without diacritics escalated."""
+    typed, meant = matcher.match(plain), matcher.match(accented)
+    assert meant.decision != "escalate"
+    assert (typed.decision, typed.faq_id, typed.choices) == (meant.decision, meant.faq_id, meant.choices)

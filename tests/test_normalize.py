@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faq.normalize import fold, is_syllable, normalize, phrase_key, plain_words
-from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS
+from faq.tables.abbreviations import ABBREVIATIONS, CONTEXTUAL, NUMBER_UNITS, UNACCENTED
 
 
 def acc(text: str) -> str:
@@ -104,6 +104,41 @@ def test_regional_words_only_where_safe() -> None:
     assert acc("gõ lộn số tài khoản") == "gõ nhầm số tài khoản"
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # "cai" typed without diacritics is "cài" (install) where the neighbours say so...
+        ("phai cai moi dung duoc", "phai cài moi dung duoc"),
+        ("chi cach cai vneid voi", "chi cach cài vneid voi"),
+        ("de cai ung dung ngan hang", "de cài ung dung ngan hang"),
+        ("may cu qua cai app duoc khong", "may cu qua cài app duoc khong"),
+        ("cai dat rieng tu", "cài dat rieng tu"),
+        # ...and stays the particle "cái" otherwise: a quantifier or a preposition before it, "gì"/"này" after it
+        ("app nay la cai gi", "app nay la cai gi"),
+        ("tren cai app vneid", "tren cai app vneid"),
+        ("cai nay de lam chi", "cai nay de lam gì"),
+        ("mua cai dien thoai", "mua cai dien thoai"),
+        ("tinh lao cai", "tinh lao cai"),
+        # typed with diacritics, it is what it says
+        ("cái app vneid", "cái app vneid"),
+    ],
+)
+def test_cai_is_install_where_the_context_says_so(raw: str, expected: str) -> None:
+    assert acc(raw) == expected
+
+
+_CAI_CONTEXT = st.lists(st.sampled_from(["cai", "cài", "cái", "phai", "cach", "de", "la", "gi", "chi", "ni", "app",
+                                           "vneid", "lao", "tren", "nay", "ung", "dung", "dat", ".", ","]), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CAI_CONTEXT)
+def test_restoring_cai_is_idempotent(words: list[str]) -> None:
+    # The rule reads both neighbours, which other rules may change ("chi" → "gì"): the output must be a fixed point.
+    n = normalize(" ".join(words))
+    assert normalize(n.accented) == n
+
+
 def test_number_units() -> None:
     assert acc("ck 19tr") == "chuyển khoản 19 triệu"
     assert acc("con 10t") == "con 10 tuổi"
@@ -119,6 +154,7 @@ def test_tokens_and_syllables() -> None:
 def test_table_values_are_normalised() -> None:
     values = [" ".join(v) for v in ABBREVIATIONS.values()]
     values += [r for r, _ in CONTEXTUAL.values()] + list(NUMBER_UNITS.values())
+    values += [r.accented for r in UNACCENTED.values()]
     for v in values:
         assert acc(v) == v, v
 

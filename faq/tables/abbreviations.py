@@ -8,7 +8,7 @@ form of the expansion is the same whichever they typed). Values are in the norma
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 _ABBREVIATIONS: dict[str, str] = {
     # negation and particles
@@ -153,6 +153,34 @@ CONTEXTUAL: Final = MappingProxyType(
         "lộn": (
             "nhầm",
             frozenset({"gõ", "chuyển", "bấm", "nhập", "ghi", "đánh", "nhắn", "gửi", "khoản", "tiền", "số"}),
+        ),
+    }
+)
+
+
+class Restore(NamedTuple):
+    """A syllable typed without diacritics that the matcher would read as its particle ("cai" as the classifier
+    "cái"), restored to `accented` where the neighbouring words call for the content word: after one of `after`
+    or before one of `before`, unless the previous word is one of `not_after` or the next one of `not_before`
+    ("là cái app gì", "cái gì"). Neighbours are folded: residents who type "cai" type "phai", "ung dung" too."""
+
+    accented: str
+    after: frozenset[str]
+    before: frozenset[str]
+    not_after: frozenset[str]
+    not_before: frozenset[str]
+
+
+UNACCENTED: Final = MappingProxyType(
+    {
+        # "phải cài", "cách cài", "để cài", "bảo cài", "cài app", "cài VNeID", "cài ứng dụng", "cài đặt", "cài lại";
+        # "cái" stays after a quantifier or a preposition ("mấy cái", "trên cái app") and before "gì", "này"; "Lào Cai".
+        "cai": Restore(
+            "cài",
+            frozenset({"phai", "cach", "de", "chua", "da", "muon", "nen", "bao", "giup", "gium", "dum", "dang", "vua"}),
+            frozenset({"vneid", "app", "ung", "dat", "lai", "duoc", "xong", "giup", "gium", "dum", "vssid"}),
+            frozenset({"la", "mot", "may", "nhung", "cac", "tren", "trong", "vao", "vo", "cua", "cai", "lao"}),
+            frozenset({"gi", "nay", "nao", "kia", "do", "ay"}),
         ),
     }
 )
