@@ -34,6 +34,9 @@ RETENTION_LABELS = {
 EMPTIES_DATABASE = ("Lùi về trống (base) sẽ xoá mọi bảng và toàn bộ dữ liệu: người dân, phiếu, chiến dịch, nhật ký. "
                     "Nếu chắc chắn, hãy chạy lại lệnh với --yes.")
 COMMAND_METAVAR = "LỆNH"  # what usage lines call a (sub)command, and how an unknown one is recognised in errors
+# Where each (sub)command's parser puts itself in the parsed arguments: the innermost one given wins, as argparse
+# copies a subcommand's defaults over its parent's.
+PARSED_BY = "_parsed_by"
 
 
 class VietnameseHelpFormatter(argparse.HelpFormatter):
@@ -55,6 +58,7 @@ class TrolyParser(argparse.ArgumentParser):
     def __init__(self, prog: str | None = None, *, add_help: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", VietnameseHelpFormatter)
         super().__init__(prog, add_help=False, **kwargs)
+        self.set_defaults(**{PARSED_BY: self})
         self._positionals.title = "tham số"
         self._optionals.title = "tuỳ chọn"
         if add_help:
@@ -162,12 +166,29 @@ def argparse_in_vietnamese(message: str) -> str:
     return message
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """`parser.parse_args`, but an argument no command takes is blamed on the innermost command given, so the hint
+    names its help (`troly chat --help`); argparse's own parse_args blames the top parser (`troly --help`)."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        getattr(args, PARSED_BY, parser).error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _content_error() -> type[Exception]:
+    # Only evaluated when an exception reaches its `except` clause: commands that never read the FAQ do not pay
+    # for importing it (and YAML).
+    from faq.content import ContentError
+
+    return ContentError
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if not hasattr(args, "run"):
         # "troly faq" alone: the help of `faq`, whose actions are what the operator was looking for.
-        getattr(args, "help_of", parser).print_help()
+        getattr(args, PARSED_BY, parser).print_help()
         raise SystemExit(2)
     from bot.settings import OperatorError
 
@@ -182,6 +203,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(130) from None
     except BrokenPipeError:
         raise SystemExit(0) from None
+    except _content_error() as exc:  # a broken FAQ file (`serve`, `match`, `chat`): the file and what is wrong
+        from faq.content import default_content_dir
+
+        print(f"Nội dung hỏi đáp trong {default_content_dir()} có lỗi: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     raise SystemExit(code or 0)
 
 
@@ -261,7 +287,6 @@ def _parser() -> argparse.ArgumentParser:
 def command_group(commands: Any, name: str, help_text: str) -> Any:
     """A command whose actions are subcommands (`troly db upgrade`); given alone, it shows its own help."""
     group = commands.add_parser(name, help=help_text)
-    group.set_defaults(help_of=group)
     return group.add_subparsers(metavar=COMMAND_METAVAR)
 
 
@@ -377,17 +402,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _faq_check(args: argparse.Namespace) -> int:
     from bot.cli_campaigns import read_text_file
-    from faq.content import ContentError, check_content, load_content
+    from faq.content import check_content, load_content
     from faq.matcher import Matcher
 
     if args.topics is not None and read_text_file(args.topics, "utf-8") is None:
         return 2  # asked for by name: a missing file is a mistake, not a check to skip
     topics = args.topics or _find_topics_file()
-    try:
-        content = load_content()
-    except ContentError as exc:
-        print(f"LỖI: {exc}", file=sys.stderr)
-        return 1
+    content = load_content()  # a file it cannot read: main() says which, on one line
     problems = check_content(content, topics) + Matcher.build(content.entries).typed_phrase_problems(content.entries)
     for problem in problems:
         print(f"LỖI: {problem}")

@@ -22,6 +22,7 @@ from bot.cli import main as troly_main
 from faq.content import load_content
 from faq.evaluate import evaluate, load_labelled
 from faq.matcher import Matcher
+from tests.conftest import free_port
 from tests.test_operator_errors import one_line, troly
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +94,13 @@ def test_troly_help_in_a_real_process_lists_the_commands_in_vietnamese(tmp_path:
      (["campaign", "create", "--link", "x"], "chưa rõ --link là --link-url hay --link-title", "troly campaign create"),
      (["db", "downgrade"], "thiếu tham số revision", "troly db downgrade"),
      (["db", "downgrade", "base", "--yes=1"], "--yes không nhận giá trị, hãy bỏ '1'", "troly db downgrade"),
-     (["chat", "--ban"], "không nhận ra tham số --ban", "troly")],
+     # An argument no command takes: the hint names the command it was given to, not the top level.
+     (["chat", "--ban"], "không nhận ra tham số --ban", "troly chat"),
+     (["chat", "thêm"], "không nhận ra tham số thêm", "troly chat"),
+     (["faq", "check", "--nope"], "không nhận ra tham số --nope", "troly faq check"),
+     (["campaign", "list", "--all", "x"], "không nhận ra tham số --all x", "troly campaign list"),
+     (["db", "--nope"], "không nhận ra tham số --nope", "troly db"),
+     (["--nope"], "không nhận ra tham số --nope", "troly")],
 )
 def test_a_usage_mistake_is_one_vietnamese_line_with_a_hint_to_help(
     tmp_path: Path, args: list[str], said: str, help_of: str
@@ -104,6 +111,16 @@ def test_a_usage_mistake_is_one_vietnamese_line_with_a_hint_to_help(
     assert line.startswith("Lỗi: ") and said in line, line
     assert line.endswith(f"Xem cách dùng: {help_of} --help"), line
     assert not ENGLISH.search(line), line
+
+
+def test_an_unknown_option_in_main_names_the_subcommand_and_a_group_alone_shows_its_help(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["faq", "check", "--nope"], capsys)
+    assert code == 2 and out == ""
+    assert err == "Lỗi: không nhận ra tham số --nope. Xem cách dùng: troly faq check --help\n"
+    code, out, err = run_main(["db"], capsys)
+    assert code == 2 and err == "" and out.startswith("Cách dùng: troly db [-h] LỆNH ...") and "upgrade" in out
 
 
 def test_every_argparse_message_we_translate_is_one_this_python_says() -> None:
@@ -239,3 +256,24 @@ def test_faq_check_in_the_checkout_still_checks_the_topics(tmp_path: Path) -> No
                             timeout=120)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout.splitlines()[-1] == f"{len(load_content().entries)} mục, 0 lỗi (đối chiếu {TOPICS})"
+
+
+# ---- a broken FAQ file --------------------------------------------------------------------------------------------
+
+
+def test_a_broken_content_file_is_one_vietnamese_line_from_every_command_that_reads_it(tmp_path: Path) -> None:
+    workdir, env = installed_copy(tmp_path)
+    content = tmp_path / "site" / "faq" / "content"
+    broken = (content / "dvc.yaml").read_text(encoding="utf-8").replace("entries:\n", "entries:\n\t", 1)
+    (content / "dvc.yaml").write_text(broken, encoding="utf-8")
+    said = (f"Nội dung hỏi đáp trong {content} có lỗi: dvc.yaml: sai cú pháp YAML ở dòng "
+            f"{broken.split(chr(9))[0].count(chr(10)) + 1}, cột 1: có ký tự Tab, hãy thụt lề bằng dấu cách")
+
+    checked = faq_check(workdir, env)
+    assert checked.returncode == 1 and checked.stdout == ""
+    assert one_line(checked) == said
+    for command in (["match"], ["serve"]):
+        result = subprocess.run([sys.executable, "-m", "bot", *command], cwd=workdir, capture_output=True, text=True,
+                                env={**env, "TROLY_HTTP_PORT": str(free_port())}, input="", timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert one_line(result) == said, command
