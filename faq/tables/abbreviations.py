@@ -190,6 +190,28 @@ NUMBER_UNITS: Final = MappingProxyType(
     {"tr": "triệu", "k": "nghìn", "ng": "nghìn", "t": "tuổi", "đ": "đồng", "d": "đồng", "trieu": "triệu"}
 )
 
+# Banks as residents name them: kept as typed (not read as Telex), and naming the bank app (faq/tables/named_apps.py).
+BANK_BRANDS: Final = (
+    "vietinbank",
+    "vietcombank",
+    "agribank",
+    "bidv",
+    "techcombank",
+    "mbbank",
+    "tpbank",
+    "vpbank",
+    "sacombank",
+    "acb",
+    "shb",
+    "hdbank",
+    "ocb",
+    "msb",
+    "vib",
+    "seabank",
+    "lpbank",
+    "scb",
+)
+
 # Tokens that are never decoded as keystrokes even when they would make a syllable ("bus" -> "bú").
 PROTECTED: Final = frozenset(
     [
@@ -292,24 +314,6 @@ PROTECTED: Final = frozenset(
         "email",
         "tivi",
         "tv",
-        "vietinbank",
-        "vietcombank",
-        "agribank",
-        "bidv",
-        "techcombank",
-        "mbbank",
-        "tpbank",
-        "vpbank",
-        "sacombank",
-        "acb",
-        "shb",
-        "hdbank",
-        "ocb",
-        "msb",
-        "vib",
-        "seabank",
-        "lpbank",
-        "scb",
         "napas",
         "visa",
         "mastercard",
@@ -321,5 +325,6 @@ PROTECTED: Final = frozenset(
         "mobile",
         "sos",
         "hotline",
+        *BANK_BRANDS,
     ]
 )

@@ -23,6 +23,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
+from faq.tables.abbreviations import BANK_BRANDS
+
 
 class App(NamedTuple):
     names: tuple[str, ...]  # how residents name it
@@ -45,20 +47,7 @@ NAMED_APPS: Final = MappingProxyType(
                 "banking",
                 "ibanking",
                 "atm",
-                # A bank named by its brand is the bank app.
-                "vietcombank",
-                "vietinbank",
-                "agribank",
-                "bidv",
-                "techcombank",
-                "mbbank",
-                "tpbank",
-                "vpbank",
-                "sacombank",
-                "acb",
-                "hdbank",
-                "seabank",
-                "lpbank",
+                *BANK_BRANDS,  # a bank named by its brand is the bank app
             ),
             topic=(),
             domain="payment",
