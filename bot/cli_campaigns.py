@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 CLI_ACTOR = "cli"
 HEADER = ["channel", "user_id", "area"]
 CAMPAIGN_ID_HELP = "số của chiến dịch, như troly campaign list in ra"
-STATUS_NAMES = {
-    "draft": "nháp", "scheduled": "đã lên lịch", "sending": "đang gửi", "done": "đã xong", "cancelled": "đã huỷ",
-}
 
 
 def register(commands: Any) -> None:
@@ -79,6 +76,18 @@ def _in_session(work: Callable[[AsyncSession, Settings], Awaitable[int]]) -> int
     return in_session(lambda session: work(session, settings))
 
 
+def _status(status: str) -> str:
+    from bot.store.campaigns import CAMPAIGN_STATUS_LABELS
+
+    return CAMPAIGN_STATUS_LABELS.get(status, status).lower()
+
+
+def _figures(counts: Mapping[str, int]) -> str:
+    from bot.store.campaigns import OUTCOME_LABELS
+
+    return " · ".join(f"{OUTCOME_LABELS.get(status, status)}: {count}" for status, count in counts.items())
+
+
 def _create(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -113,7 +122,7 @@ def _create(args: argparse.Namespace) -> int:
             print(f"Đã lưu nháp chiến dịch #{campaign.id}; bản nháp không được gửi cho đến khi chạy "
                   f"troly campaign schedule {campaign.id}.")
         else:
-            print(f"Đã tạo chiến dịch #{campaign.id} ({STATUS_NAMES[campaign.status]}); "
+            print(f"Đã tạo chiến dịch #{campaign.id} ({_status(campaign.status)}); "
                   "máy chủ đang chạy (troly serve) sẽ gửi theo lịch.")
         return 0
 
@@ -144,7 +153,7 @@ def _list(args: argparse.Namespace) -> int:
         for row in rows:
             when = row.recurrence or (f"{row.send_at.astimezone(settings.timezone):%Y-%m-%d %H:%M}"
                                       if row.send_at else "-")
-            print(f"#{row.id:<4} {STATUS_NAMES[row.status]:12} {when:20} {row.title}")
+            print(f"#{row.id:<4} {_status(row.status):12} {when:20} {row.title}")
         print(f"{len(rows)} chiến dịch")
         return 0
 
@@ -161,7 +170,7 @@ def _show(args: argparse.Namespace) -> int:
             return 1
         zone = settings.timezone
         print(f"Chiến dịch #{campaign.id}: {campaign.title}")
-        print(f"Trạng thái: {STATUS_NAMES[campaign.status]} ({campaign.status})")
+        print(f"Trạng thái: {_status(campaign.status)} ({campaign.status})")
         areas = ", ".join(campaign.audience_areas) or "tất cả"
         channels = ", ".join(campaign.audience_channels) or "tất cả"
         print(f"Đối tượng: khu vực {areas}; kênh {channels}")
@@ -172,10 +181,9 @@ def _show(args: argparse.Namespace) -> int:
             print(f"Gửi lúc: {campaign.send_at.astimezone(zone):%Y-%m-%d %H:%M}")
         for run in await campaigns.runs_of(session, campaign.id):
             counts = await campaigns.run_counts(session, [run.id])
-            figures = " ".join(f"{key}={value}" for key, value in counts.items())
+            figures = _figures(counts)
             print(f"  lần gửi {run.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M} [{run.status}] {figures}")
-        counts = await campaigns.campaign_counts(session, campaign.id)
-        print("Tổng: " + " ".join(f"{key}={value}" for key, value in counts.items()))
+        print(f"Tổng: {_figures(await campaigns.campaign_counts(session, campaign.id))}")
         return 0
 
     return _in_session(work)

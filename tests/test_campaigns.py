@@ -357,7 +357,7 @@ def test_campaign_commands(
     code, out, _ = run_troly(["campaign", "list"], capsys)
     assert "Cảnh báo lừa đảo" in out and "2030-01-01 08:00" in out
     code, out, _ = run_troly(["campaign", "show", "1"], capsys)
-    assert "khu vực Thôn 1" in out and "Tổng: pending=0" in out
+    assert "khu vực Thôn 1" in out and "Tổng: Đang chờ gửi: 0 · Đã gửi: 0" in out
     code, out, _ = run_troly(["campaign", "cancel", "1"], capsys)
     assert code == 0 and "Đã huỷ" in out
     code, out, _ = run_troly(["campaign", "show", "1"], capsys)

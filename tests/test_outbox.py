@@ -310,7 +310,9 @@ async def test_after_a_crash_rows_left_sending_are_uncertain_and_the_rest_is_sen
     assert attempts == Counter({f"u{i}": 1 for i in range(20)})  # nobody twice, nobody dropped
     assert await world.campaign_status(campaign_id) == "done"
     report = [m.text for _, m in world.telegram.received if m.user_id == "staff1"]
-    assert len(report) == 1 and "Không chắc đã nhận: 1" in report[0]
+    assert len(report) == 1 and "Đã gửi: 19/20" in report[0]
+    # In the words of the dashboard and the reports
+    assert "Không chắc đã nhận: 1 · Đã huỷ: 0" in report[0] and "Ngoài thời hạn tương tác: 0" in report[0]
 
 
 async def test_cancel_mid_send_stops_what_has_not_left(world: World) -> None:

@@ -46,10 +46,10 @@ BATCH = 200
 REPORT = (
     "📊 Báo cáo chiến dịch #{id} «{title}»\n"
     "Đã gửi: {sent}/{total}\n"
-    "Bị chặn/đã rời: {blocked} · Ngoài khung tương tác: {outside_window} · Lỗi: {failed} · "
-    "Không chắc đã nhận: {uncertain} · Đã huỷ: {cancelled}\n"
+    "{others}\n"
     "Thời gian: {duration} · Tốc độ: {rate:.1f} tin/giây"
 )
+REPORTED_BESIDE_SENT = ("blocked", "outside_window", "failed", "uncertain", "cancelled")
 
 # A delivery's outcome as the row's final status (RETRY is not final). The reply journal settles its rows the same.
 FINAL_STATUS = {
@@ -487,8 +487,9 @@ class OutboxSender:
             duration = max((now - (run.fired_at or now)).total_seconds(), 0.0)
             total = sum(counts.values())
             text = REPORT.format(
-                id=campaign.id, title=campaign.title, total=total, duration=_duration(duration),
-                rate=counts["sent"] / duration if duration > 0 else float(counts["sent"]), **counts,
+                id=campaign.id, title=campaign.title, sent=counts["sent"], total=total,
+                others=" · ".join(f"{campaigns.OUTCOME_LABELS[s]}: {counts[s]}" for s in REPORTED_BESIDE_SENT),
+                duration=_duration(duration), rate=counts["sent"] / duration if duration > 0 else float(counts["sent"]),
             )
             log.info("campaign run finished", extra={"campaign_id": campaign.id, "run_id": run_id, **counts})
             return campaign.author, text

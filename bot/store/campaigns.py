@@ -11,7 +11,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,16 @@ ACTIVE_STATES = ("scheduled", "sending")
 # Sources differ (48 hours free, up to 7 days allowed): the longer bound, and -230 answers are still handled.
 ZALO_INTERACTION_WINDOW = timedelta(days=7)
 COUNTED = ("pending", "sent", "blocked", "outside_window", "failed", "uncertain", "cancelled")
+# One wording for staff wherever these appear: the dashboard, `troly campaign`, the reports and the run report sent
+# to a campaign's author.
+CAMPAIGN_STATUS_LABELS: Final = MappingProxyType({
+    "draft": "Nháp", "scheduled": "Đã lên lịch", "sending": "Đang gửi", "done": "Đã gửi xong", "cancelled": "Đã huỷ",
+})
+OUTCOME_LABELS: Final = MappingProxyType({
+    "sent": "Đã gửi", "pending": "Đang chờ gửi", "sending": "Đang gửi", "blocked": "Đã chặn hoặc rời kênh",
+    "outside_window": "Ngoài thời hạn tương tác", "failed": "Lỗi", "uncertain": "Không chắc đã nhận",
+    "cancelled": "Đã huỷ",
+})
 BROADCAST_TEXT = "**{commune}: {title}**\n{text}\n\n— Gõ /huy để ngừng nhận thông báo."
 DEFAULT_LINK_TITLE = "Xem chi tiết"
 MAX_TITLE = 200

@@ -21,21 +21,16 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unu
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.campaigns import OUTCOME_LABELS
 from bot.store.models import Campaign, CampaignRun, Feedback, Identity, Message, OutboxMessage, Subscription, Ticket
 from bot.store.stats import DECISIONS, RESOLVED_AT, Period, median, response_times
 from faq.content import Content
 
 UNKNOWN_AREA = "Chưa rõ"
 KIND_TITLES = {"daily": "ngày", "weekly": "tuần", "monthly": "tháng"}
-DELIVERY_COLUMNS = (
-    ("sent", "Đã gửi"),
-    ("blocked", "Người nhận đã chặn"),
-    ("outside_window", "Ngoài thời hạn tương tác"),
-    ("failed", "Lỗi"),
-    ("uncertain", "Không chắc đã gửi"),
-    ("pending", "Đang chờ gửi"),
-    ("sending", "Đang gửi"),
-    ("cancelled", "Đã huỷ"),
+DELIVERY_COLUMNS = tuple(
+    (status, OUTCOME_LABELS[status])
+    for status in ("sent", "blocked", "outside_window", "failed", "uncertain", "pending", "sending", "cancelled")
 )
 
 

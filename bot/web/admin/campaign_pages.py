@@ -4,6 +4,7 @@ cancel, and the delivery report with its progress while sending."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
@@ -15,15 +16,8 @@ from bot.store.models import CHANNELS, Campaign
 from bot.web.admin.state import ADMIN, StaffSession, staff_only
 from bot.web.app import RUNTIME
 
-STATUS_LABELS = {
-    "draft": "Nháp", "scheduled": "Đã lên lịch", "sending": "Đang gửi", "done": "Đã gửi xong",
-    "cancelled": "Đã huỷ",
-}
-COUNT_LABELS = {
-    "sent": "Đã gửi", "pending": "Đang chờ", "blocked": "Người nhận đã chặn",
-    "outside_window": "Ngoài thời hạn tương tác", "failed": "Lỗi", "uncertain": "Không chắc đã nhận",
-    "cancelled": "Đã huỷ",
-}
+# A row being sent is counted as pending (campaigns.run_counts).
+COUNT_LABELS = MappingProxyType({status: campaigns.OUTCOME_LABELS[status] for status in campaigns.COUNTED})
 CHANNEL_LABELS = {"telegram": "Telegram", "zalo": "Zalo", "web": "Web", "console": "Thử nghiệm"}
 FIELDS = ("title", "text", "link_url", "link_title", "when", "send_at", "recurrence", "until")
 SHOWN_OCCURRENCES = 3
@@ -43,7 +37,8 @@ def _render(
 ) -> web.Response:
     settings = request.app[RUNTIME].settings
     return request.app[ADMIN].render(
-        template, staff, status=status, nav="campaigns", statuses=STATUS_LABELS, count_labels=COUNT_LABELS,
+        template, staff, status=status, nav="campaigns", statuses=campaigns.CAMPAIGN_STATUS_LABELS,
+        count_labels=COUNT_LABELS,
         channel_labels=CHANNEL_LABELS, all_areas=settings.areas, all_channels=CHANNELS, **context,
     )
 
