@@ -48,6 +48,7 @@ OUT_OF_SCOPE: Final = tuple(
     thừa kế
     di chúc
     nhận cha con
+    tạm vắng
     thuế
     mã số thuế
     hóa đơn điện tử
@@ -117,6 +118,8 @@ OUT_OF_SCOPE: Final = tuple(
     mật khẩu gmail
     mật khẩu facebook
     mật khẩu zalo
+    mật khẩu email
+    mật khẩu vssid
     nick facebook
     nick zalo
     lấy lại nick
