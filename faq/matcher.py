@@ -235,13 +235,24 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class _Subject:
+    """A subject the question names from faq/tables/out_of_scope.py: an entry not mentioning it is penalised."""
+
+    word: str  # a single accented word the entry must use, or ""
+    terms: tuple[int, ...]  # else the term ids (a word, or a phrase's pairs) the entry must all contain
+    phrase: tuple[str, ...] = ()  # the phrase (folded) named,
+    typed: tuple[str, ...] = ()  # and as typed when the question carries diacritics: an entry that spells it
+    # otherwise does not mention it ("điểm thì" is not "điểm thi")
+
+
+@dataclass(frozen=True, slots=True)
 class _Query:
     uni: dict[int, float]  # term id -> weight (1, or the fuzzy similarity)
     bi: dict[int, float]
     accented: dict[int, str]  # unigram term id -> the accented form typed, when it had diacritics
     unknown: int  # real words absent from the FAQ
     unknown_pairs: int  # adjacent content words whose pair the FAQ never uses
-    foreign: tuple[tuple[str, tuple[int, ...]], ...]  # other subjects named (see _analyse)
+    foreign: tuple[_Subject, ...]  # other subjects named (see _analyse)
     apps: tuple[int, ...]  # indexes of the apps named (faq/tables/named_apps.py)
     about: tuple[int, ...]  # those and the apps whose topic words it uses: an entry mentioning one of them is kept
 
@@ -320,6 +331,8 @@ class Matcher:
     vocab_by_len: tuple[tuple[str, ...], ...]
     unknown_idf: float
     oos_multi: MappingProxyType[str, tuple[tuple[str, ...], ...]]  # first syllable -> folded phrases
+    # folded phrase -> entry -> how that entry's texts spell it (accented words; "" where a part lost them)
+    oos_spellings: MappingProxyType[tuple[str, ...], MappingProxyType[int, frozenset[tuple[str, ...]]]]
     oos_single: frozenset[str]  # single words, compared with diacritics
     app_specific: frozenset[int]  # entries about one app or service, which must mention an app the question names
     # first word -> (phrase, app index, whether it names the app rather than being one of its topic words)
@@ -348,6 +361,7 @@ class Matcher:
         doc_bi: list[dict[tuple[int, int], float]] = []
         doc_acc: list[set[str]] = []
         doc_phrases: list[list[tuple[list[int], list[tuple[int, int]]]]] = []
+        doc_words: list[list[list[tuple[str, str]]]] = []  # per entry, the (folded, accented) words of each text
         owners: dict[str, list[int]] = {}
         keyword_owners: dict[str, tuple[set[int], Normalized]] = {}  # key -> (entries listing it, the keyword)
         for d, e in enumerate(entries):
@@ -355,6 +369,7 @@ class Matcher:
             tf_u: dict[int, float] = {}
             tf_b: dict[tuple[int, int], float] = {}
             acc: set[str] = set()
+            words_of: list[list[tuple[str, str]]] = []
             texts: list[tuple[str, float]] = [(e.title, FIELD_WEIGHTS["title"]), (e.short, FIELD_WEIGHTS["short"])]
             texts += [(q, FIELD_WEIGHTS["question"]) for q in e.questions]
             texts += [(k, FIELD_WEIGHTS["keyword"]) for k in e.keywords]
@@ -374,7 +389,8 @@ class Matcher:
                 elif key:
                     keyword_owners.setdefault(key, (set(), n))[0].add(d)
                 prev = -1
-                for f, a in _content_tokens(n.folded_tokens, n.tokens):
+                words_of.append(_content_tokens(n.folded_tokens, n.tokens))
+                for f, a in words_of[-1]:
                     tid = uni_ids.setdefault(f, len(uni_ids))
                     stop = _is_stop(f, a)
                     if not stop:
@@ -387,6 +403,7 @@ class Matcher:
                         p_bi.append((prev, tid))
                     prev = tid
             doc_phrases.append(phrases)
+            doc_words.append(words_of)
             doc_uni.append(tf_u)
             doc_bi.append(tf_b)
             doc_acc.append(acc)
@@ -495,6 +512,14 @@ class Matcher:
                 multi.setdefault(n.folded_tokens[0], []).append(n.folded_tokens)
             elif n.tokens:
                 single.add(n.tokens[0])
+        spellings: dict[tuple[str, ...], dict[int, set[tuple[str, ...]]]] = {}
+        for d, words_of in enumerate(doc_words):
+            for text_words in words_of:
+                for i, (f, _) in enumerate(text_words):
+                    for oos in multi.get(f, ()):
+                        span = text_words[i : i + len(oos)]
+                        if tuple(w for w, _ in span) == oos:
+                            spellings.setdefault(oos, {}).setdefault(d, set()).add(tuple(a for _, a in span))
 
         return cls(
             ids=ids,
@@ -511,6 +536,9 @@ class Matcher:
             vocab_by_len=vocab_by_len,
             unknown_idf=math.log(1.0 + (n_docs - 0.5) / 1.5),
             oos_multi=MappingProxyType({k: tuple(v) for k, v in multi.items()}),
+            oos_spellings=MappingProxyType({
+                p: MappingProxyType({d: frozenset(v) for d, v in by_doc.items()}) for p, by_doc in spellings.items()
+            }),
             oos_single=frozenset(single),
             app_specific=frozenset(d for d, e in enumerate(entries) if e.domain not in GENERIC_DOMAINS),
             app_phrases=MappingProxyType({k: tuple(v) for k, v in app_phrases.items()}),
@@ -581,7 +609,9 @@ class Matcher:
         accented: dict[int, str] = {}
         unknown = 0
         fuzzy_left = FUZZY_MAX_TOKENS
-        foreign: list[tuple[str, tuple[int, ...]]] = []
+        foreign: list[_Subject] = []
+        # Diacritics count in a phrase only when the resident typed some: then "thi" is not "thì".
+        typed_accents = any(a and a != f for f, a in words)
         apps: set[int] = set()
         about: set[int] = set()
         accented_stop, folded_stop = STOPWORDS.__contains__, _FOLDED_STOPWORDS.__contains__
@@ -591,14 +621,16 @@ class Matcher:
             # Other subjects named: (accented word the entry must use, or term ids it must all contain).
             if a in self.oos_single:
                 if a != f:
-                    foreign.append((a, ()))
+                    foreign.append(_Subject(a, ()))
                 elif f not in _FOLDED_SYLLABLES:
-                    foreign.append(("", (uni_ids.get(f, -1),)))
+                    foreign.append(_Subject("", (uni_ids.get(f, -1),)))
             phrases = self.oos_multi.get(f)
             if phrases is not None:
                 for phrase in phrases:
-                    if tuple(w for w, _ in words[i : i + len(phrase)]) == phrase:
-                        foreign.append(("", self._phrase_pairs(phrase)))
+                    span = words[i : i + len(phrase)]
+                    if tuple(w for w, _ in span) == phrase:
+                        typed = tuple(x for _, x in span) if typed_accents and all(x for _, x in span) else ()
+                        foreign.append(_Subject("", self._phrase_pairs(phrase), phrase, typed))
 
             for phrase, app, names in self.app_phrases.get(f, ()):
                 if len(phrase) == 1 or tuple(w for w, _ in words[i : i + len(phrase)]) == phrase:
@@ -664,11 +696,19 @@ class Matcher:
         i = bisect_left(self.post_docs, doc, lo, hi)
         return bool(i < hi and self.post_docs[i] == doc)
 
-    def _mentions(self, subject: tuple[str, tuple[int, ...]], doc: int) -> bool:
-        word, terms = subject
-        if word:
-            return self._has_accent(word, doc)
-        return all(self._has_term(t, doc) for t in terms)
+    def _mentions(self, subject: _Subject, doc: int) -> bool:
+        if subject.word:
+            return self._has_accent(subject.word, doc)
+        if not all(self._has_term(t, doc) for t in subject.terms):
+            return False
+        if not subject.typed:
+            return True
+        # Spelt in one of its texts: each word as typed, or without diacritics (which may be either).
+        by_doc = self.oos_spellings.get(subject.phrase)
+        spelt = by_doc.get(doc) if by_doc is not None else None
+        if not spelt:
+            return True  # its pairs only, spread over several texts: as before
+        return any(all(e == q or e == fold(e) for e, q in zip(s, subject.typed, strict=True)) for s in spelt)
 
     def _has_accent(self, word: str, doc: int) -> bool:
         aid = self.acc_ids.get(word)

@@ -79,6 +79,7 @@ def test_never_corrupts_words_numbers_urls(text: str) -> None:
     [
         ("ko", "không"), ("k", "không"), ("hok", "không"), ("hông", "không"), ("hổng", "không"),
         ("dc", "được"), ("đc", "được"), ("tk", "tài khoản"), ("mk", "mật khẩu"), ("sdt", "số điện thoại"),
+        ("pass", "mật khẩu"),
         ("sđt", "số điện thoại"), ("cccd", "căn cước"), ("dvc", "dịch vụ công"), ("bhyt", "bảo hiểm y tế"),
         ("gplx", "giấy phép lái xe"), ("lltp", "lý lịch tư pháp"), ("stk", "số tài khoản"), ("ck", "chuyển khoản"),
         ("đk", "đăng ký"), ("dk", "đăng ký"), ("ntn", "như thế nào"), ("bn", "bao nhiêu"), ("j", "gì"),

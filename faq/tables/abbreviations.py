@@ -88,6 +88,7 @@ _ABBREVIATIONS: dict[str, str] = {
     # domain abbreviations
     "tk": "tài khoản",
     "mk": "mật khẩu",
+    "pass": "mật khẩu",
     "sdt": "số điện thoại",
     "sđt": "số điện thoại",
     "cccd": "căn cước",

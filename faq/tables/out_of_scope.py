@@ -3,9 +3,15 @@
 When a question names one of these and the best entry never mentions it, the question goes to a person
 instead of being answered with a look-alike entry ("quên mật khẩu Gmail" is not "quên mật khẩu VNeID").
 Written from the commune's ordinary workload (land, civil status, tax, loans, insurance benefits, military
-service, schooling, health, weather, prices, entertainment, other apps' accounts), not from evaluation files.
+service, schooling, health, weather, prices, entertainment, other apps' accounts and e-wallets, savings and card
+fees, driving lessons, electricity connections, phone repair),
+not from evaluation files.
 Phrases of several syllables are compared without diacritics; single syllables with them ("vàng" is not
-"vâng", "lúa" is not "lừa"), and a single syllable typed without diacritics is not trusted.
+"vâng", "lúa" is not "lừa"), and a single syllable typed without diacritics is not trusted. When the resident
+did type diacritics, an entry that spells the phrase otherwise does not mention it ("điểm thì" is not "điểm thi").
+Because phrases are found without diacritics, a row must not fold to an everyday phrase the FAQ's questions use:
+"học lái" is also "học lại", "thay màn hình" also "thấy màn hình", "bể màn hình" also "bé màn hình"; such
+subjects are listed by a longer phrase ("học lái xe") or left out.
 """
 
 from __future__ import annotations
@@ -154,6 +160,30 @@ OUT_OF_SCOPE: Final = tuple(
     trồng trọt
     mua điện thoại
     nên mua
+    momo
+    zalopay
+    shopeepay
+    viettel money
+    gửi tiết kiệm
+    sổ tiết kiệm
+    phí thường niên
+    nuốt thẻ
+    bảo hiểm nhân thọ
+    lịch khám
+    học lái xe
+    thi bằng lái
+    trường dạy lái
+    trích lục
+    bản sao khai sinh
+    bản sao giấy khai sinh
+    lắp điện
+    cấp điện mới
+    công tơ điện
+    chụp màn hình
+    màn hình bị vỡ
+    sửa điện thoại
+    hao pin
+    nóng máy
     """.splitlines()
     if line.strip()
 )
