@@ -234,6 +234,10 @@ class Match:
         }
 
 
+# How `faq check` says what a phrase got, when it was not answered outright.
+_OUTCOME_WORDS: Final = MappingProxyType({"clarify": "chỉ được hỏi lại", "escalate": "bị chuyển cho người hỗ trợ"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Subject:
     """A subject the question names from faq/tables/out_of_scope.py: an entry not mentioning it is penalised."""
@@ -891,7 +895,8 @@ class Matcher:
             for phrase in typed_phrases(entry):
                 found = self.match(phrase)
                 if found.decision != "answer":
-                    offered = ", ".join(c.faq_id for c in found.candidates) or "nothing"
-                    problems.append(f'{entry.id}: tells residents to type "{phrase}", which gets {found.decision} '
-                                    f"({offered}); make it one entry's title, label, phrasing or own keyword")
+                    offered = ", ".join(c.faq_id for c in found.candidates) or "không mục nào"
+                    problems.append(f'{entry.id}: bảo người dân gõ "{phrase}", nhưng câu đó '
+                                    f"{_OUTCOME_WORDS[found.decision]} ({offered}); hãy đặt nó làm tiêu đề, tên ngắn, "
+                                    "một cách hỏi hoặc từ khoá riêng của đúng một mục")
         return problems

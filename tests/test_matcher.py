@@ -324,7 +324,7 @@ def test_a_phrase_to_type_that_two_entries_share_is_reported(small: Matcher) -> 
     entries = [_entry("g.guide", "Hướng dẫn", ("hướng dẫn",), ("hướng dẫn chung", "xem hướng dẫn"),
                       answer='Xem thêm: gõ "lý lịch tư pháp", gõ "quên passcode" hoặc gõ "gặp người hỗ trợ".')]
     problems = small.typed_phrase_problems(entries)
-    assert len(problems) == 1 and '"lý lịch tư pháp", which gets clarify' in problems[0]
+    assert len(problems) == 1 and '"lý lịch tư pháp", nhưng câu đó chỉ được hỏi lại' in problems[0]
 
 
 def test_an_entry_about_another_app_does_not_answer_a_question_naming_vneid() -> None:
