@@ -519,8 +519,6 @@ def _role_change(args: argparse.Namespace) -> int:
 TELEGRAM_EXAMPLE = "telegram:123456789"
 ZALO_EXAMPLE = "zalo:2468458835296117922"
 TELEGRAM_MAX_ID = 2**53  # the Bot API: user ids have at most 52 significant bits
-# A web chat's id: the hash of its cookie (bot/channels/webchat.py external_id), never the cookie itself.
-WEB_CHAT_ID = re.compile(r"h\.[A-Za-z0-9_-]{22}")
 PHONE_NUMBER = re.compile(r"(\+84|0)\d{9,10}")  # no platform id starts with 0 or +
 
 
@@ -554,10 +552,17 @@ def _user_id_problem(channel: str, user_id: str) -> str | None:
             return f"{user_id} giống số điện thoại; cần mã người dùng Zalo của OA (một dãy số), ví dụ {ZALO_EXAMPLE}"
         if not digits:
             return f"mã người dùng Zalo là một dãy chữ số, ví dụ {ZALO_EXAMPLE}, không phải {user_id!r}"
-    elif channel == "web" and not WEB_CHAT_ID.fullmatch(user_id):
+    elif channel == "web" and not _is_web_chat_id(user_id):
         return (f"mã người dùng web là mã của khung chat, như trong nhật ký (troly audit) hay trang quản trị, "
                 f"không phải {user_id!r}")
     return None
+
+
+def _is_web_chat_id(user_id: str) -> bool:
+    # The hash of its cookie, never the cookie itself: a role granted on a cookie would match no chat.
+    from bot.channels.webchat import is_external_id
+
+    return is_external_id(user_id)
 
 
 def _role_list(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,12 +80,6 @@ def _status(status: str) -> str:
     from bot.store.campaigns import CAMPAIGN_STATUS_LABELS
 
     return CAMPAIGN_STATUS_LABELS.get(status, status).lower()
-
-
-def _figures(counts: Mapping[str, int]) -> str:
-    from bot.store.campaigns import OUTCOME_LABELS
-
-    return " · ".join(f"{OUTCOME_LABELS.get(status, status)}: {count}" for status, count in counts.items())
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -180,10 +174,9 @@ def _show(args: argparse.Namespace) -> int:
         elif campaign.send_at:
             print(f"Gửi lúc: {campaign.send_at.astimezone(zone):%Y-%m-%d %H:%M}")
         for run in await campaigns.runs_of(session, campaign.id):
-            counts = await campaigns.run_counts(session, [run.id])
-            figures = _figures(counts)
+            figures = campaigns.outcomes_line(await campaigns.run_counts(session, [run.id]))
             print(f"  lần gửi {run.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M} [{run.status}] {figures}")
-        print(f"Tổng: {_figures(await campaigns.campaign_counts(session, campaign.id))}")
+        print(f"Tổng: {campaigns.outcomes_line(await campaigns.campaign_counts(session, campaign.id))}")
         return 0
 
     return _in_session(work)

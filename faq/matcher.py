@@ -302,6 +302,12 @@ def _short_phrase_key(n: Normalized) -> str:
     return phrase_key(n.folded_tokens) if len(n.folded_tokens) <= PHRASE_MAX_WORDS else ""
 
 
+def _span_of(words: Sequence[tuple[str, str]], i: int, phrase: tuple[str, ...]) -> Sequence[tuple[str, str]] | None:
+    """The (folded, accented) words of `phrase` when it starts at `words[i]` (compared folded), else None."""
+    span = words[i : i + len(phrase)]
+    return span if tuple(f for f, _ in span) == phrase else None
+
+
 def _content_tokens(folded: Sequence[str], accented: Sequence[str]) -> list[tuple[str, str]]:
     """(folded, accented) word pairs with URLs split; accented is '' when the parts lost it."""
     out: list[tuple[str, str]] = []
@@ -521,8 +527,7 @@ class Matcher:
             for text_words in words_of:
                 for i, (f, _) in enumerate(text_words):
                     for oos in multi.get(f, ()):
-                        span = text_words[i : i + len(oos)]
-                        if tuple(w for w, _ in span) == oos:
+                        if (span := _span_of(text_words, i, oos)) is not None:
                             spellings.setdefault(oos, {}).setdefault(d, set()).add(tuple(a for _, a in span))
 
         return cls(
@@ -631,13 +636,12 @@ class Matcher:
             phrases = self.oos_multi.get(f)
             if phrases is not None:
                 for phrase in phrases:
-                    span = words[i : i + len(phrase)]
-                    if tuple(w for w, _ in span) == phrase:
+                    if (span := _span_of(words, i, phrase)) is not None:
                         typed = tuple(x for _, x in span) if typed_accents and all(x for _, x in span) else ()
                         foreign.append(_Subject("", self._phrase_pairs(phrase), phrase, typed))
 
             for phrase, app, names in self.app_phrases.get(f, ()):
-                if len(phrase) == 1 or tuple(w for w, _ in words[i : i + len(phrase)]) == phrase:
+                if _span_of(words, i, phrase) is not None:
                     (apps if names else about).add(app)
 
             tid = uni_ids.get(f, -1)

@@ -32,6 +32,7 @@ import base64
 import hashlib
 import html
 import json
+import re
 import secrets
 from collections import Counter
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import residents
 from bot.store.models import Message
+from handlers.handoff import CANCEL_BUTTONS
 from handlers.messages import Incoming, Kind, Outgoing
 
 COOKIE = "troly_chat"
@@ -77,6 +79,14 @@ def external_id(token: str) -> str:
     sessions never share an id in practice. Migration 0008 holds a frozen copy of this function."""
     digest = hashlib.sha256(token.encode()).digest()[:16]
     return ID_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+_EXTERNAL_ID = re.compile(re.escape(ID_PREFIX) + r"[A-Za-z0-9_-]{22}")  # 16 bytes in unpadded URL-safe base64
+
+
+def is_external_id(user_id: str) -> bool:
+    """Whether `user_id` has the shape `external_id` gives (and so could be a web chat's id)."""
+    return _EXTERNAL_ID.fullmatch(user_id) is not None
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,7 @@ class WebChat:
                 identity = await residents.find_identity(session, "web", chat.user_id)
                 waiting = await residents.open_ticket(session, identity.resident_id) if identity is not None else None
             if waiting is not None:
-                await self.inbox.receive(Incoming("web", chat.user_id, Kind.BUTTON, text="cancel"))
+                await self.inbox.receive(Incoming("web", chat.user_id, Kind.BUTTON, text=CANCEL_BUTTONS[0].payload))
             async with self.runtime.sessions() as session, session.begin():
                 await residents.deactivate(session, "web", chat.user_id)
         response = _json({"forgotten": True})

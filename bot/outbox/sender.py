@@ -488,7 +488,7 @@ class OutboxSender:
             total = sum(counts.values())
             text = REPORT.format(
                 id=campaign.id, title=campaign.title, sent=counts["sent"], total=total,
-                others=" · ".join(f"{campaigns.OUTCOME_LABELS[s]}: {counts[s]}" for s in REPORTED_BESIDE_SENT),
+                others=campaigns.outcomes_line(counts, REPORTED_BESIDE_SENT),
                 duration=_duration(duration), rate=counts["sent"] / duration if duration > 0 else float(counts["sent"]),
             )
             log.info("campaign run finished", extra={"campaign_id": campaign.id, "run_id": run_id, **counts})

@@ -8,7 +8,7 @@ recipients or not at all, and a second firing of the same occurrence is a no-op.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -48,6 +48,7 @@ OUTCOME_LABELS: Final = MappingProxyType({
     "outside_window": "Ngoài thời hạn tương tác", "failed": "Lỗi", "uncertain": "Không chắc đã nhận",
     "cancelled": "Đã huỷ",
 })
+
 BROADCAST_TEXT = "**{commune}: {title}**\n{text}\n\n— Gõ /huy để ngừng nhận thông báo."
 DEFAULT_LINK_TITLE = "Xem chi tiết"
 MAX_TITLE = 200
@@ -335,6 +336,11 @@ async def runs_of(session: AsyncSession, campaign_id: int) -> Sequence[CampaignR
 async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[str, int]:
     runs = await runs_of(session, campaign_id)
     return await run_counts(session, [run.id for run in runs])
+
+
+def outcomes_line(counts: Mapping[str, int], statuses: Iterable[str] | None = None) -> str:
+    """"Đã gửi: 3 · Lỗi: 0 …" for `statuses` (default: every one counted), in OUTCOME_LABELS' words."""
+    return " · ".join(f"{OUTCOME_LABELS.get(s, s)}: {counts.get(s, 0)}" for s in (statuses or counts))
 
 
 async def last_run_time(session: AsyncSession, campaign_id: int) -> datetime | None:
