@@ -202,8 +202,11 @@ class Pipeline:
     async def deliver(self, messages: Sequence[Outgoing], journalled: Sequence[int] = ()) -> None:
         """Send replies in order; a message that cannot go out is logged and counted, never raised to the user.
 
-        `journalled` holds the replies' outbox rows (see bot/outbox/journal.py): each gets its outcome."""
-        for n, message in enumerate(messages):
+        `journalled` holds the replies' outbox rows (see bot/outbox/journal.py): each gets its outcome. Messages to
+        people go first: a post to the volunteers' group may wait for the group's pacing (20 a minute), and a
+        person's message should not wait behind it. Each recipient's messages keep their order."""
+        for n in sorted(range(len(messages)), key=lambda n: self._to_volunteer_group(messages[n])):
+            message = messages[n]
             sender = self.senders.get(message.channel)
             if sender is None:
                 log.warning("no sender for channel", extra={"channel": message.channel})
@@ -221,6 +224,10 @@ class Pipeline:
                     await tickets.remember_post(session, message.ref, delivery.detail)
         if journalled and not self.delivery_log.running:
             await self.delivery_log.flush()  # no periodic writer in this process (a test, the console)
+
+    def _to_volunteer_group(self, message: Outgoing) -> bool:
+        group = self.runtime.settings.telegram_volunteer_chat_id
+        return group is not None and message.channel == "telegram" and message.user_id == str(group)
 
     async def _send_with_retries(self, sender: Sender, message: Outgoing) -> Delivery:
         delivery = Delivery(Result.FAILED, detail="not attempted")

@@ -149,6 +149,23 @@ async def test_claim_relay_both_ways_close_and_rate(world: World) -> None:
     assert world.telegram.to("v1")[-1].text.startswith("Đã đóng phiếu")
 
 
+async def test_people_hear_before_the_volunteers_group_post_changes(world: World) -> None:
+    """A post to the group may wait for the group's pacing (20 a minute); the volunteer and the resident must not
+    wait behind it."""
+    await world.resident("gặp người hỗ trợ")
+    order: list[str] = []
+    for recorder in (world.zalo, world.telegram):
+        async def send(message: Outgoing, original: Any = recorder.send) -> Delivery:
+            order.append(message.user_id)
+            return await original(message)  # type: ignore[no-any-return]
+        recorder.send = send  # type: ignore[method-assign]
+    await world.volunteer("claim:1", group=True)
+    assert order == ["v1", "z1", GROUP]
+    order.clear()
+    await world.volunteer("/xong")
+    assert order == ["v1", "z1", GROUP]
+
+
 async def test_someone_without_the_role_cannot_claim(world: World) -> None:
     await world.resident("gặp người hỗ trợ")
     await world.volunteer("claim:1", user="stranger", group=True)

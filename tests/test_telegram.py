@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.error import InvalidToken
 
 from bot.channels.base import Result
+from bot.channels.pacing import WindowPacer
 from bot.channels.telegram import COMMANDS, MAX_TEXT, TelegramChannel
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
@@ -650,6 +651,59 @@ async def test_a_migrated_group_is_retried_once_at_its_new_id(polling: Polling) 
     polling.fake.queue_update(polling.fake.updates.callback(USER, "claim:4", chat_id=supergroup))
     [incoming] = await polling.inbox.wait_for(1)
     assert incoming.chat_id == str(supergroup)
+
+
+async def test_posts_to_a_group_keep_to_its_limit_and_private_chats_are_not_held(fake: FakeTelegram) -> None:
+    # Telegram's 20 a minute to a group, scaled down: 3 in any 0.6 s.
+    fake.group_limit = (3, 0.6)
+    channel = TelegramChannel(settings_for(fake), RecordingInbox(), Metrics(), group_messages=(3, 0.6))
+    await channel.start()
+    try:
+        posts = [channel.send(Outgoing("telegram", str(VOLUNTEER_GROUP), f"Phiếu #{n} đang chờ")) for n in range(5)]
+        deliveries = await asyncio.gather(*posts)
+        private = await asyncio.gather(*(channel.send(Outgoing("telegram", str(USER), f"Câu {n}")) for n in range(5)))
+        sent = fake.calls_to("sendMessage")
+    finally:
+        await channel.stop()
+    assert [d.result for d in deliveries + private] == [Result.SENT] * 10
+    assert fake.flood_refusals == 0
+    group_times = [c.at for c in sent if c.params["chat_id"] == VOLUNTEER_GROUP]
+    assert [b["_visible"] for b in bodies(fake, VOLUNTEER_GROUP)] == [f"Phiếu #{n} đang chờ" for n in range(5)]
+    assert group_times[3] - group_times[0] >= 0.55, "the fourth post waited for the first to leave the window"
+    user_times = [c.at for c in sent if c.params["chat_id"] == USER]
+    assert user_times[-1] - user_times[0] < 0.3, "private chats are not paced"
+
+
+async def test_without_pacing_the_same_group_burst_meets_429(fake: FakeTelegram) -> None:
+    fake.group_limit = (3, 0.6)
+    channel = TelegramChannel(settings_for(fake), RecordingInbox(), Metrics(), group_messages=None)
+    await channel.start()
+    try:
+        deliveries = [await channel.send(Outgoing("telegram", str(VOLUNTEER_GROUP), f"Phiếu #{n}")) for n in range(5)]
+    finally:
+        await channel.stop()
+    assert [d.result for d in deliveries] == [Result.SENT] * 3 + [Result.RETRY] * 2
+    assert fake.flood_refusals == 2
+
+
+async def test_the_pacer_waits_only_as_long_as_the_window_needs() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    pacer = WindowPacer(2, 60.0, clock=lambda: now[0], sleep=sleep)
+    await pacer.wait_turn(-1)
+    now[0] += 10
+    await pacer.wait_turn(-1)
+    await pacer.wait_turn(-2)  # another group has its own window
+    assert waits == []
+    await pacer.wait_turn(-1)
+    assert waits == [50.0], "the third waits until the first is a minute old"
+    await pacer.wait_turn(-1)
+    assert waits == [50.0, 10.0]
 
 
 @pytest.fixture

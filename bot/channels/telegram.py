@@ -53,6 +53,7 @@ from telegram.ext import Application
 from bot.channels.base import Delivery, Inbox, Result, malformed_webhook, refuse_webhook, send_pieces
 from bot.channels.inflight import Handling, InFlight
 from bot.channels.markup import split, to_html, to_plain
+from bot.channels.pacing import WindowPacer
 from bot.channels.telegram_http import AiohttpRequest, RequestNotSent, retry_after_seconds
 from bot.channels.telegram_polling import Poller
 from bot.metrics import Metrics
@@ -105,6 +106,8 @@ MEDIA = (  # checked in this order: an animation also carries `document`, a venu
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,64})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?P<rest>(?:\s.*)?)$", re.DOTALL)
 # Connections to the Bot API for replies (PTB's own default for its httpx pool).
 MAX_CONNECTIONS = 256
+# Telegram's guidance for one group (platforms/telegram.md): sends and edits to the volunteers' group keep to it.
+GROUP_MESSAGES = (20, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ class TelegramChannel:
         typing_after: float = 0.8,
         keep_wait: float = KEEP_WAIT,
         sessions: async_sessionmaker[AsyncSession] | None = None,
+        group_messages: tuple[int, float] | None = GROUP_MESSAGES,
     ) -> None:
         self.settings = settings
         self.inbox = inbox
@@ -159,6 +163,8 @@ class TelegramChannel:
         # database at start and written there when learnt (without `sessions`, kept in memory only).
         self._migrated: dict[int, int] = {}
         self._sessions = sessions
+        # (messages, seconds) allowed to one group; None: no pacing, 429s alone slow us down.
+        self._group_pacer = WindowPacer(*group_messages) if group_messages is not None else None
 
     # ---- Service ------------------------------------------------------------------------------------------
 
@@ -541,6 +547,8 @@ class TelegramChannel:
         migrated = False
         while True:
             text, mode = (to_plain(piece), None) if plain else (to_html(piece), ParseMode.HTML)
+            if self._group_pacer is not None and _is_group(target):
+                await self._group_pacer.wait_turn(target)
             try:
                 if edit_of is None:
                     sent = await app.bot.send_message(target, text, parse_mode=mode, reply_markup=markup)
@@ -610,6 +618,11 @@ def _membership(change: ChatMemberUpdated, key: str) -> Incoming | None:
     else:
         return None
     return Incoming("telegram", str(user.id), kind, display_name=user.full_name or None, update_key=key)
+
+
+def _is_group(target: int | str) -> bool:
+    """Private chats have positive ids; groups, supergroups and channels negative ones or an @username."""
+    return isinstance(target, str) or target < 0
 
 
 def _is_update_id(value: Any) -> bool:

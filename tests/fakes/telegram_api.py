@@ -263,6 +263,8 @@ class FakeTelegram:
     # any second, or two to one chat within `chat_interval` seconds, are refused with 429 (retry_after 1).
     flood_limit: float | None = None
     chat_interval: float | None = None
+    # (messages, seconds): more than that many sends or edits to one group (a negative chat id) are refused too.
+    group_limit: tuple[int, float] | None = None
     flood_refusals: int = 0
 
     def __post_init__(self) -> None:
@@ -275,6 +277,7 @@ class FakeTelegram:
         self._closing = False
         self._accepted: deque[float] = deque()
         self._chat_last: dict[Any, float] = {}
+        self._group_sent: dict[Any, deque[float]] = {}
 
     # ---- driving it -----------------------------------------------------------------------------------------
 
@@ -370,8 +373,8 @@ class FakeTelegram:
         if handler is None:
             return _error(404, "Not Found")
         fault = self._fault(method, params)
-        if fault is None and method == "sendMessage":
-            fault = self._flood(params)
+        if fault is None and method in ("sendMessage", "editMessageText"):
+            fault = self._flood(method, params)
         if fault is not None and fault.status != 200:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -389,20 +392,29 @@ class FakeTelegram:
             await asyncio.sleep(fault.delay)  # already done; only the answer is late
         return web.json_response({"ok": True, "result": result})
 
-    def _flood(self, params: dict[str, Any]) -> Fault | None:
+    def _flood(self, method: str, params: dict[str, Any]) -> Fault | None:
         now = time.monotonic()
         recent = self._accepted
         while recent and now - recent[0] > 1.0:
             recent.popleft()
         chat = params.get("chat_id")
-        too_fast = self.flood_limit is not None and len(recent) >= self.flood_limit
-        chat_busy = (self.chat_interval is not None
+        sending = method == "sendMessage"  # an edit counts only towards a group's limit
+        too_fast = sending and self.flood_limit is not None and len(recent) >= self.flood_limit
+        chat_busy = (sending and self.chat_interval is not None
                      and now - self._chat_last.get(chat, float("-inf")) < self.chat_interval)
-        if too_fast or chat_busy:
+        group = self._group_sent.setdefault(chat, deque()) if _is_group(chat) else None
+        if group is not None and self.group_limit is not None:
+            while group and now - group[0] >= self.group_limit[1]:
+                group.popleft()
+        group_full = group is not None and self.group_limit is not None and len(group) >= self.group_limit[0]
+        if too_fast or chat_busy or group_full:
             self.flood_refusals += 1
             return Fault.rate_limited(1)
-        recent.append(now)
-        self._chat_last[chat] = now
+        if sending:
+            recent.append(now)
+            self._chat_last[chat] = now
+        if group is not None:
+            group.append(now)
         return None
 
     def _fault(self, method: str, params: dict[str, Any]) -> Fault | None:
@@ -542,6 +554,13 @@ class FakeTelegram:
         if markup:
             message["reply_markup"] = markup
         return message
+
+
+def _is_group(chat: Any) -> bool:
+    try:
+        return int(chat) < 0
+    except (TypeError, ValueError):
+        return isinstance(chat, str)  # "@channelusername"
 
 
 def _allowed(update: dict[str, Any], allowed: Any) -> bool:
