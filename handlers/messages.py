@@ -66,6 +66,8 @@ class Outgoing:
     edit_message_id: str | None = None
     # Names the message for whoever wants to know how its delivery went ("ticket-post:12").
     ref: str | None = None
+    # A campaign reminder, not a reply: a channel may deliver it by other means (Zalo: a promotion message).
+    broadcast: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class Outgoing:
             "row_size": self.row_size,
             "edit_message_id": self.edit_message_id,
             "ref": self.ref,
+            "broadcast": self.broadcast,
         }
 
     @classmethod
@@ -88,4 +91,5 @@ class Outgoing:
             row_size=data.get("row_size", 1),
             edit_message_id=data.get("edit_message_id"),
             ref=data.get("ref"),
+            broadcast=data.get("broadcast", False),  # absent from rows written before it existed
         )

@@ -109,12 +109,13 @@ class World:
             campaign = await campaigns.create_campaign(session, spec, self.runtime.now(), zone)
             return campaign.id
 
-    async def fire(self, campaign_id: int, when: datetime | None = None) -> int | None:
+    async def fire(self, campaign_id: int, when: datetime | None = None, zalo_promotion: bool = False) -> int | None:
         async with self.runtime.sessions() as session, session.begin():
             campaign = await session.get(Campaign, campaign_id)
             assert campaign is not None
             now = self.runtime.now()
-            run = await campaigns.fire_run(session, campaign, when or now, now, "Phường 7")
+            run = await campaigns.fire_run(session, campaign, when or now, now, "Phường 7",
+                                           zalo_promotion=zalo_promotion)
             return run.id if run else None
 
     async def statuses(self) -> dict[str, str]:
@@ -404,6 +405,19 @@ async def test_zalo_subscribers_outside_the_window_are_reported_without_a_send(w
     assert [u for _, u in world.zalo.attempts] == ["z-new"]
     counts = await world.counts(campaign_id)
     assert (counts["sent"], counts["outside_window"]) == (1, 1)
+
+
+async def test_with_promotion_messages_allowed_zalo_subscribers_outside_the_window_are_tried(world: World) -> None:
+    await world.subscribe([("zalo", "z-old", "Thôn 1"), ("zalo", "z-new", "Thôn 1")])
+    await world.wrote_recently("z-new")
+    campaign_id = await world.campaign(author="api")
+    await world.fire(campaign_id, zalo_promotion=True)
+    await world.sender().drain()
+    assert sorted(u for _, u in world.zalo.attempts) == ["z-new", "z-old"]
+    async with world.runtime.sessions() as session:
+        payloads = list(await session.scalars(select(OutboxMessage.payload)))
+    assert all(Outgoing.from_json(p).broadcast for p in payloads), "the channel must know it is a reminder"
+    assert (await world.counts(campaign_id))["sent"] == 2
 
 
 async def test_a_fired_run_is_invisible_to_others_until_its_rows_are_written(world: World) -> None:

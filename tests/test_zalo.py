@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels import base, zalo_tokens
 from bot.channels.base import Result
-from bot.channels.zalo import KEEP_WAIT, MAX_AGE_SECONDS, MAX_TEXT, RATE_LIMITED, ZaloChannel, short_title
+from bot.channels.zalo import (
+    KEEP_WAIT,
+    MAX_AGE_SECONDS,
+    MAX_TEXT,
+    RATE_LIMITED,
+    ZaloChannel,
+    promotion_body,
+    short_title,
+)
 from bot.channels.zalo_tokens import CLAIM_STALE, TOKEN_NAME, TokenKeeper, ZaloTokenError, ZaloTokens
 from bot.knowledge import Knowledge
 from bot.metrics import Metrics
@@ -728,6 +736,71 @@ async def test_outside_the_window_is_an_outcome_never_retried(outbound: Outbound
     assert delivery.result is Result.OUTSIDE_WINDOW
     assert [error for _, error in outbound.zalo.attempts] == [-230]
     assert outbound.zalo.refreshes == 0 and outbound.zalo.sends == []
+
+
+REMINDER = "**Phường 7: Ngày hội VNeID**\nSáng thứ Bảy tại nhà văn hoá.\n\n— Gõ /huy để ngừng nhận thông báo."
+
+
+async def promoting(outbound: Outbound, allowed: bool = True) -> ZaloChannel:
+    """The fixture's channel, with the ward's choice about promotion messages."""
+    settings = load_settings(TROLY_DATABASE_URL="sqlite+aiosqlite:///unused.db",
+                             ZALO_PROMOTION_BROADCASTS=str(allowed).lower(), **outbound.zalo.env())
+    return ZaloChannel(settings, RecordingInbox(), Metrics(), outbound.tokens, send_timeout=1.0)
+
+
+async def test_a_reminder_outside_the_window_goes_as_a_promotion_when_the_ward_allows_it(outbound: Outbound) -> None:
+    outbound.zalo.outside_window.add("u-away")
+    channel = await promoting(outbound)
+    link = Button("Xem chi tiết", url="https://dichvucong.gov.vn")
+    try:
+        away = await channel.send(Outgoing("zalo", "u-away", REMINDER, (link,), broadcast=True))
+        near = await channel.send(Outgoing("zalo", "u-near", REMINDER, (link,), broadcast=True))
+    finally:
+        await channel.stop()
+    assert away.result is Result.SENT and away.detail.startswith("promotion: ")
+    [promotion] = outbound.zalo.promotions
+    assert promotion.user_id == "u-away"
+    assert promotion.text.split("\n", 1) == [
+        "Phường 7: Ngày hội VNeID", "Sáng thứ Bảy tại nhà văn hoá.\n\n— Gõ /huy để ngừng nhận thông báo."]
+    assert promotion.buttons == [{"title": "Xem chi tiết", "type": "oa.open.url",
+                                  "payload": {"url": "https://dichvucong.gov.vn"}}]
+    # Within the window the free consultation message is enough.
+    assert near.result is Result.SENT and not near.detail.startswith("promotion")
+    assert [s.user_id for s in outbound.zalo.sends] == ["u-near"]
+
+
+@pytest.mark.parametrize("allowed, broadcast", [(False, True), (True, False)], ids=["not-allowed", "a-reply"])
+async def test_no_promotion_for_a_reply_or_when_the_ward_has_not_allowed_it(outbound: Outbound, allowed: bool,
+                                                                            broadcast: bool) -> None:
+    outbound.zalo.outside_window.add("u-away")
+    channel = await promoting(outbound, allowed)
+    try:
+        delivery = await channel.send(Outgoing("zalo", "u-away", REMINDER, broadcast=broadcast))
+    finally:
+        await channel.stop()
+    assert delivery.result is Result.OUTSIDE_WINDOW
+    assert outbound.zalo.promotions == []
+
+
+async def test_a_spent_promotion_quota_is_a_failure_that_says_so(outbound: Outbound) -> None:
+    outbound.zalo.outside_window.add("u-away")
+    outbound.zalo.promotion_quota = 0
+    channel = await promoting(outbound)
+    try:
+        delivery = await channel.send(Outgoing("zalo", "u-away", REMINDER, broadcast=True))
+    finally:
+        await channel.stop()
+    assert delivery.result is Result.FAILED
+    assert delivery.detail.startswith("promotion: zalo error") and "quota" in delivery.detail
+
+
+def test_a_long_heading_is_cut_for_the_header_and_kept_whole_in_the_text() -> None:
+    heading = "Phường 7: " + "Ngày hội đăng ký và kích hoạt tài khoản định danh điện tử mức độ 2 " * 2
+    body = promotion_body("u-1", f"**{heading.strip()}**\nMang theo căn cước.", [])
+    header, text = body["message"]["attachment"]["payload"]["elements"]
+    assert len(header["content"]) <= 100 and header["content"].endswith("…")
+    assert text["content"] == f"{heading.strip()}\nMang theo căn cước."
+    assert "buttons" not in body["message"]["attachment"]["payload"]
 
 
 @pytest.mark.parametrize("code", [-232, -230])

@@ -7,7 +7,9 @@ it; Zalo retries (and may disable the webhook) when an answer takes more than ab
 never waits longer than `KEEP_WAIT`. Deduplicating on `msg_id`, storing and deciding replies are the inbox's job.
 
 Outbound: `POST /v3.0/oa/message/cs` with the access token from `ZaloTokens`. Zalo answers HTTP 200 even on
-errors, so the JSON `error` field decides the outcome.
+errors, so the JSON `error` field decides the outcome. A campaign reminder refused as outside the interaction window
+goes again through `/v3.0/oa/message/promotion` when the ward allows it (ZALO_PROMOTION_BROADCASTS): a header and
+text elements, no banner (sources disagree on whether Zalo wants one; its refusal would be reported as a failure).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
 MAX_AGE_SECONDS = 2 * 3600.0
 MAX_SKEW_SECONDS = 300.0
 SEND_PATH = "/v3.0/oa/message/cs"
+PROMOTION_PATH = "/v3.0/oa/message/promotion"
 MAX_TEXT = 2000
+MAX_HEADER = 100  # a promotion message's header element
 MAX_BUTTONS = 5
 MAX_TITLE = 20
 MAX_ID = 128  # identities.external_id and processed_updates.update_key are String(128)
@@ -199,33 +203,44 @@ class ZaloChannel:
             return Delivery(Result.FAILED, detail="empty message")
         buttons = render_buttons(message.buttons)
 
+        sent = 0
+
         async def send_piece(index: int) -> Delivery:
+            nonlocal sent
             body: dict[str, Any] = {"recipient": {"user_id": message.user_id}, "message": {"text": pieces[index]}}
             if buttons and index == len(pieces) - 1:
                 body["message"]["attachment"] = {"type": "template", "payload": {"buttons": buttons}}
-            return await self._send_one(body)
+            delivery = await self._send_one(body)
+            if delivery.result is Result.SENT:
+                sent += 1
+            return delivery
 
-        return await send_pieces(len(pieces), send_piece)
+        delivery = await send_pieces(len(pieces), send_piece)
+        if (delivery.result is Result.OUTSIDE_WINDOW and not sent and message.broadcast
+                and self.settings.zalo_promotion_broadcasts):
+            promoted = await self._send_one(promotion_body(message.user_id, message.text, buttons), PROMOTION_PATH)
+            return Delivery(promoted.result, promoted.retry_after, f"promotion: {promoted.detail}")
+        return delivery
 
-    async def _send_one(self, body: dict[str, Any]) -> Delivery:
+    async def _send_one(self, body: dict[str, Any], path: str = SEND_PATH) -> Delivery:
         try:
             token = await self.tokens.access_token()
         except ZaloTokenError as exc:
             return _token_failure(exc)
-        delivery, code = await self._post(body, token)
+        delivery, code = await self._post(path, body, token)
         if code in TOKEN_ERRORS:
             # Expired or revoked: one refresh (shared with every other sender waiting on it) and one retry.
             try:
                 token = await self.tokens.refresh(token)
             except ZaloTokenError as exc:
                 return _token_failure(exc)
-            delivery, code = await self._post(body, token)
+            delivery, code = await self._post(path, body, token)
             if code in TOKEN_ERRORS:
                 return Delivery(Result.FAILED, detail=f"zalo error {code} after a token refresh")
         return delivery
 
-    async def _post(self, body: dict[str, Any], token: str) -> tuple[Delivery, int | None]:
-        url = self.settings.zalo_api_url.rstrip("/") + SEND_PATH
+    async def _post(self, path: str, body: dict[str, Any], token: str) -> tuple[Delivery, int | None]:
+        url = self.settings.zalo_api_url.rstrip("/") + path
         try:
             async with self._client().post(
                 url, json=body, headers={"access_token": token}, timeout=self._send_timeout
@@ -388,6 +403,19 @@ def short_title(title: str, limit: int = MAX_TITLE) -> str:
     if not kept:
         kept = title[: limit - 1]
     return kept.rstrip(" ,.;:-–·/") + "…"
+
+
+def promotion_body(user_id: str, text: str, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    """A promotion message: the text's first line as its header, the rest as text elements, the same buttons."""
+    heading, _, rest = to_plain(text).strip().partition("\n")
+    if len(heading) > MAX_HEADER:  # the whole heading still reaches the reader, in the text
+        heading, rest = heading[:MAX_HEADER - 1].rstrip() + "…", f"{heading}\n{rest}"
+    elements: list[dict[str, Any]] = [{"type": "header", "content": heading}]
+    elements += [{"type": "text", "align": "left", "content": piece} for piece in split(rest.strip(), MAX_TEXT)]
+    payload: dict[str, Any] = {"template_type": "promotion", "language": "VI", "elements": elements}
+    if buttons:
+        payload["buttons"] = buttons
+    return {"recipient": {"user_id": user_id}, "message": {"attachment": {"type": "template", "payload": payload}}}
 
 
 def render_buttons(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:

@@ -162,7 +162,9 @@ class CampaignScheduler:
             campaign = await session.get(Campaign, campaign_id, with_for_update=True)
             if campaign is None:
                 return None
-            run = await campaigns.fire_run(session, campaign, scheduled_for, now, self.runtime.settings.commune_name)
+            settings = self.runtime.settings
+            run = await campaigns.fire_run(session, campaign, scheduled_for, now, settings.commune_name,
+                                           zalo_promotion=settings.zalo_promotion_broadcasts)
             run_id = run.id if run is not None else None
         if run_id is not None:
             log.info("campaign fired", extra={"campaign_id": campaign_id, "run_id": run_id})

@@ -270,16 +270,18 @@ def broadcast_message(campaign: Campaign, recipient: Recipient, commune: str) ->
     if campaign.link_url:
         buttons = (Button(campaign.link_title or DEFAULT_LINK_TITLE, url=campaign.link_url),)
     return Outgoing(recipient.channel, recipient.external_id, text, buttons,  # type: ignore[arg-type]
-                    ref=f"campaign:{campaign.id}")
+                    ref=f"campaign:{campaign.id}", broadcast=True)
 
 
 async def fire_run(
-    session: AsyncSession, campaign: Campaign, scheduled_for: datetime, now: datetime, commune: str
+    session: AsyncSession, campaign: Campaign, scheduled_for: datetime, now: datetime, commune: str, *,
+    zalo_promotion: bool = False,
 ) -> CampaignRun | None:
     """Create the run of one occurrence and its outbox rows, in the caller's transaction.
 
     None when that occurrence already fired (the unique (campaign, scheduled_for) says so) or the campaign is
-    no longer active.
+    no longer active. `zalo_promotion`: Zalo followers outside the interaction window are tried too (the channel
+    falls back to a promotion message); otherwise they are reported as outside it without trying.
     """
     if campaign.status not in ACTIVE_STATES:
         return None
@@ -297,8 +299,8 @@ async def fire_run(
             {
                 "channel": r.channel, "recipient": r.external_id, "identity_id": r.identity_id, "run_id": run.id,
                 "priority": BROADCAST_PRIORITY, "payload": broadcast_message(campaign, r, commune).to_json(),
-                # Outside Zalo's window the send would only be refused (-230): report it without trying.
-                "status": "outside_window" if r.outside_zalo_window(now) else "pending",
+                # Outside Zalo's window a reply would only be refused (-230): report it without trying.
+                "status": "outside_window" if not zalo_promotion and r.outside_zalo_window(now) else "pending",
                 "attempts": 0, "next_attempt_at": now, "created_at": now,
             }
             for r in recipients

@@ -1,9 +1,10 @@
 """A local stand-in for Zalo's OA OpenAPI and OAuth v4 servers, on 127.0.0.1, following platforms/zalo.md.
 
-One aiohttp app serves both `POST /v3.0/oa/message/cs` and `POST /v4/oa/access_token`, so ZALO_API_URL and
-ZALO_OAUTH_URL can both point at it. It keeps Zalo's habits that our code must cope with: errors with HTTP 200
-and a JSON `error`, an access token that dies (-216), single-use refresh tokens, users outside the interaction
-window (-230), rate limiting (-32) and slow answers.
+One aiohttp app serves `POST /v3.0/oa/message/cs`, `POST /v3.0/oa/message/promotion` and
+`POST /v4/oa/access_token`, so ZALO_API_URL and ZALO_OAUTH_URL can both point at it. It keeps Zalo's habits that
+our code must cope with: errors with HTTP 200 and a JSON `error`, an access token that dies (-216), single-use
+refresh tokens, users outside the interaction window (-230), rate limiting (-32), slow answers and a promotion
+quota.
 
     async with FakeZalo.running(first_token_uses=2) as zalo:
         settings = load_settings(**zalo.env())  # ZALO_* pointing at the fake, with its first token pair
@@ -27,6 +28,10 @@ from typing import Any
 from aiohttp import web
 
 SEND_PATH = "/v3.0/oa/message/cs"
+PROMOTION_PATH = "/v3.0/oa/message/promotion"
+MAX_HEADER = 100
+# The code for a spent promotion quota is not documented where we could read it: any unknown code must do.
+QUOTA_SPENT = -1001
 OAUTH_PATH = "/v4/oa/access_token"
 MAX_TEXT = 2000
 MAX_BUTTONS = 5
@@ -65,8 +70,12 @@ class FakeZalo:
     # Called with (request body, access token) when a send is about to be accepted: tests look at our
     # database at exactly that moment.
     on_send: SendHook | None = None
+    # Promotion messages the OA may still send (they reach followers outside the window); None: unlimited.
+    promotion_quota: int | None = None
 
     sends: list[Send] = field(default_factory=list)
+    # Accepted promotion messages; `text` is the header and the text elements, one per line.
+    promotions: list[Send] = field(default_factory=list)
     attempts: list[tuple[str, int]] = field(default_factory=list)  # (access token, error answered)
     refreshes: int = 0
     refused_refreshes: int = 0
@@ -103,6 +112,7 @@ class FakeZalo:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(SEND_PATH, self._send)
+        app.router.add_post(PROMOTION_PATH, self._promotion)
         app.router.add_post(OAUTH_PATH, self._oauth)
         return app
 
@@ -159,6 +169,31 @@ class FakeZalo:
         self.sends.append(Send(user_id, text, buttons, token, body))
         return self._answer(token, 0, "Success", {"message_id": secrets.token_hex(16), "user_id": user_id})
 
+    async def _promotion(self, request: web.Request) -> web.Response:
+        token = request.headers.get("access_token", "")
+        uses = self._access.get(token, 0)
+        if token not in self._access or (uses is not None and uses <= 0):
+            return self._answer(token, -216, "Access token is invalid")
+        try:
+            body = json.loads(await request.read())
+            user_id = str(body["recipient"]["user_id"])
+            attachment = body["message"]["attachment"]
+            payload = attachment["payload"]
+            lines = _promotion_lines(attachment)
+            buttons = _buttons(attachment) if "buttons" in payload else []
+        except (ValueError, KeyError, TypeError):
+            return self._answer(token, -201, "Parameters are invalid")
+        if lines is None or buttons is None:
+            return self._answer(token, -201, "Parameters are invalid")
+        if self.promotion_quota is not None:
+            if self.promotion_quota <= 0:
+                return self._answer(token, QUOTA_SPENT, "The OA has no promotion quota left")
+            self.promotion_quota -= 1
+        if uses is not None:
+            self._access[token] = uses - 1
+        self.promotions.append(Send(user_id, "\n".join(lines), buttons, token, body))
+        return self._answer(token, 0, "Success", {"message_id": secrets.token_hex(16), "user_id": user_id})
+
     # ---- OAuth v4 ---------------------------------------------------------------------------------------------
 
     async def _oauth(self, request: web.Request) -> web.Response:
@@ -184,6 +219,30 @@ class FakeZalo:
         self._access[access] = None
         self._refresh.add(new_refresh)
         return web.json_response({"access_token": access, "refresh_token": new_refresh, "expires_in": "90000"})
+
+
+def _promotion_lines(attachment: Any) -> list[str] | None:
+    """The header and text contents of a promotion template, or None when Zalo would refuse it."""
+    if not isinstance(attachment, dict) or attachment.get("type") != "template":
+        return None
+    payload = attachment.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    elements = payload.get("elements")
+    if payload.get("template_type") != "promotion" or not isinstance(elements, list) or not elements:
+        return None
+    if [e.get("type") for e in elements].count("header") != 1 or elements[0].get("type") != "header":
+        return None
+    lines = []
+    for element in elements:
+        limit = MAX_HEADER if element.get("type") == "header" else MAX_TEXT
+        content = element.get("content")
+        if element.get("type") not in ("header", "text") or not isinstance(content, str):
+            return None
+        if not 0 < len(content) <= limit:
+            return None
+        lines.append(content)
+    return lines
 
 
 def _buttons(attachment: Any) -> list[dict[str, Any]] | None:
