@@ -29,6 +29,9 @@ exactly one of the FAQ's own phrases, give or take a polite "ạ" or "cho hỏi"
   and many are shared in passing: "thẻ BHYT" is listed by the VNeID wallet entry but also used by the entries on
   renewing the card, so it stays with the ranking, which offers the choice.
 
+Two short questions are not left to the thresholds: one word a few entries are about ("otp") offers those entries,
+and a question asking what an app is ("VNeID là phần mềm gì …") offers its overview entry (faq/tables/named_apps.py).
+
 The index is immutable and compact (integer term ids, postings in flat arrays, idf and document weights
 precomputed) so that a 10,000-entry FAQ stays small and fast.
 """
@@ -51,8 +54,8 @@ from rapidfuzz.distance import OSA
 
 from faq.content import Entry, typed_phrases
 from faq.normalize import Normalized, fold, normalize, phrase_key
-from faq.tables.named_apps import GENERIC_DOMAINS, NAMED_APPS
-from faq.tables.out_of_scope import OUT_OF_SCOPE
+from faq.tables.named_apps import GENERIC_DOMAINS, NAMED_APPS, WHAT_IS
+from faq.tables.out_of_scope import COMPLAINT_GAP, COMPLAINTS, OUT_OF_SCOPE, UNLESS
 from faq.tables.syllables import VALID_TONELESS
 
 __all__ = ["Candidate", "Decision", "Match", "Matcher"]
@@ -89,6 +92,8 @@ CLARIFY_MIN: Final = 0.30  # below this nothing is good enough: escalate
 CLARIFY_SHARE: Final = 0.60  # entries within this share of the best are offered when clarifying
 MAX_CHOICES: Final = 3
 PHRASE_MAX_WORDS: Final = 8  # longer phrases are left to the ranking, which has enough to go on
+OVERVIEW_MIN: Final = 0.15  # an app's overview asked for ("VNeID là phần mềm gì …") is offered from this score
+TOPIC_WORD_MAX_ENTRIES: Final = 12  # a word alone ("otp") is a topic to choose within when this few entries use it
 
 # Words that say nothing about the topic (addressing, politeness, particles, pronouns), with diacritics.
 # They still form pairs ("là gì", "bị khóa") but do not count alone.
@@ -243,7 +248,7 @@ class _Subject:
     """A subject the question names from faq/tables/out_of_scope.py: an entry not mentioning it is penalised."""
 
     word: str  # a single accented word the entry must use, or ""
-    terms: tuple[int, ...]  # else the term ids (a word, or a phrase's pairs) the entry must all contain
+    terms: tuple[int, ...]  # (and) the term ids (a word, or a phrase's pairs) the entry must all contain
     phrase: tuple[str, ...] = ()  # the phrase (folded) named,
     typed: tuple[str, ...] = ()  # and as typed when the question carries diacritics: an entry that spells it
     # otherwise does not mention it ("điểm thì" is not "điểm thi")
@@ -308,6 +313,24 @@ def _span_of(words: Sequence[tuple[str, str]], i: int, phrase: tuple[str, ...]) 
     return span if tuple(f for f, _ in span) == phrase else None
 
 
+def _contains(words: Sequence[tuple[str, str]], phrase: tuple[str, ...]) -> bool:
+    """Whether the (folded, accented) words hold `phrase` (folded) anywhere."""
+    return any(_span_of(words, i, phrase) is not None for i in range(len(words) - len(phrase) + 1))
+
+
+def _contains_folded(words: Sequence[str], phrase: tuple[str, ...]) -> bool:
+    return any(tuple(words[i : i + len(phrase)]) == phrase for i in range(len(words) - len(phrase) + 1))
+
+
+def _typed_as(span: Sequence[tuple[str, str]], folded: tuple[str, ...], accented: tuple[str, ...]) -> bool:
+    """Whether the (folded, accented) words are the phrase: compared without diacritics, except where the resident
+    typed some, and a single syllable that has diacritics only when typed with them ("vỡ" is not "vo")."""
+    if tuple(f for f, _ in span) != folded:
+        return False
+    single = len(folded) == 1 and accented[0] != folded[0]
+    return all(a == want if a and a != f else not single for (f, a), want in zip(span, accented, strict=True))
+
+
 def _content_tokens(folded: Sequence[str], accented: Sequence[str]) -> list[tuple[str, str]]:
     """(folded, accented) word pairs with URLs split; accented is '' when the parts lost it."""
     out: list[tuple[str, str]] = []
@@ -344,6 +367,12 @@ class Matcher:
     # folded phrase -> entry -> how that entry's texts spell it (accented words; "" where a part lost them)
     oos_spellings: MappingProxyType[tuple[str, ...], MappingProxyType[int, frozenset[tuple[str, ...]]]]
     oos_single: frozenset[str]  # single words, compared with diacritics
+    # folded phrase -> folded phrases that, in the same question, make it a subject the FAQ covers after all
+    oos_unless: MappingProxyType[tuple[str, ...], tuple[tuple[str, ...], ...]]
+    # (folded subject phrases, the (folded, accented) words that make them another subject, folded phrases that
+    # cancel it): see faq/tables/out_of_scope.py COMPLAINTS
+    complaints: tuple[tuple[tuple[tuple[str, ...], ...], tuple[tuple[tuple[str, ...], tuple[str, ...]], ...],
+                            tuple[tuple[str, ...], ...]], ...]
     app_specific: frozenset[int]  # entries about one app or service, which must mention an app the question names
     # first word -> (phrase, app index, whether it names the app rather than being one of its topic words)
     app_phrases: MappingProxyType[str, tuple[tuple[tuple[str, ...], int, bool], ...]]
@@ -355,6 +384,9 @@ class Matcher:
     peak: array[float]  # per term id, the largest document weight among its postings
     phrase_owners: MappingProxyType[str, tuple[int, ...]]  # phrase_key of a title, label or phrasing -> entries
     keyword_owner: MappingProxyType[str, int]  # phrase_key of a keyword -> the one entry using its words
+    topic_terms: frozenset[int]  # words of the entries' titles, labels and keywords: what entries are about
+    # per app of NAMED_APPS with an overview entry: (its names and the ways of asking what it is, folded; the entry)
+    app_overviews: tuple[tuple[tuple[tuple[str, ...], ...], int], ...]
     n_uni: int = field(default=0)
 
     # ------------------------------------------------------------------------------------------- build
@@ -373,6 +405,7 @@ class Matcher:
         doc_phrases: list[list[tuple[list[int], list[tuple[int, int]]]]] = []
         doc_words: list[list[list[tuple[str, str]]]] = []  # per entry, the (folded, accented) words of each text
         owners: dict[str, list[int]] = {}
+        topic_terms: set[int] = set()
         keyword_owners: dict[str, tuple[set[int], Normalized]] = {}  # key -> (entries listing it, the keyword)
         for d, e in enumerate(entries):
             phrases: list[tuple[list[int], list[tuple[int, int]]]] = []
@@ -404,6 +437,8 @@ class Matcher:
                     tid = uni_ids.setdefault(f, len(uni_ids))
                     stop = _is_stop(f, a)
                     if not stop:
+                        if k < 2 or 2 + len(e.questions) <= k < 2 + len(e.questions) + len(e.keywords):
+                            topic_terms.add(tid)
                         tf_u[tid] = tf_u.get(tid, 0.0) + weight
                         p_uni.append(tid)
                         if a and a != f:
@@ -492,7 +527,7 @@ class Matcher:
 
         app_phrases: dict[str, list[tuple[tuple[str, ...], int, bool]]] = {}
         app_mask = array("Q", [0]) * len(entries)  # up to 64 apps
-        for app, (names, topic, domain) in enumerate(NAMED_APPS.values()):
+        for app, (names, topic, domain, _) in enumerate(NAMED_APPS.values()):
             mentioning = {d for d, e in enumerate(entries) if e.domain == domain}
             for phrase in (*names, *topic):
                 nn = normalize(phrase)
@@ -516,6 +551,8 @@ class Matcher:
 
         multi: dict[str, list[tuple[str, ...]]] = {}
         single: set[str] = set()
+        unless = {tuple(normalize(row).folded_tokens): tuple(tuple(normalize(c).folded_tokens) for c in context)
+                  for row, context in UNLESS.items()}
         for phrase in OUT_OF_SCOPE:
             n = normalize(phrase)
             if len(n.folded_tokens) > 1:
@@ -549,6 +586,10 @@ class Matcher:
                 p: MappingProxyType({d: frozenset(v) for d, v in by_doc.items()}) for p, by_doc in spellings.items()
             }),
             oos_single=frozenset(single),
+            oos_unless=MappingProxyType(unless),
+            complaints=tuple((tuple(tuple(normalize(p).folded_tokens) for p in c.subject),
+                              tuple((normalize(w).folded_tokens, normalize(w).tokens) for w in c.words),
+                              tuple(tuple(normalize(p).folded_tokens) for p in c.unless)) for c in COMPLAINTS),
             app_specific=frozenset(d for d, e in enumerate(entries) if e.domain not in GENERIC_DOMAINS),
             app_phrases=MappingProxyType({k: tuple(v) for k, v in app_phrases.items()}),
             app_mask=app_mask,
@@ -564,6 +605,14 @@ class Matcher:
                 and _entries_using([uni_ids[f] for f, _ in _content_tokens(keyword.folded_tokens, keyword.tokens)],
                                    bi_keys, n_uni, offsets, post_docs) == docs
             }),
+            app_overviews=tuple(
+                (tuple((*fold(name).split(), *fold(frame).split()) for name in app.names for frame in WHAT_IS),
+                 ids.index(app.overview))
+                for app in NAMED_APPS.values() if app.overview in ids
+            ),
+            # An app the out-of-scope table names other subjects with ("nick zalo") is not a topic of the FAQ's alone.
+            topic_terms=frozenset(topic_terms - {uni_ids.get(w, -1) for row in OUT_OF_SCOPE for w in fold(row).split()
+                                                 if w not in _FOLDED_SYLLABLES}),
             n_uni=n_uni,
         )
 
@@ -636,7 +685,9 @@ class Matcher:
             phrases = self.oos_multi.get(f)
             if phrases is not None:
                 for phrase in phrases:
-                    if (span := _span_of(words, i, phrase)) is not None:
+                    if (span := _span_of(words, i, phrase)) is not None and not any(
+                        _contains(words, c) for c in self.oos_unless.get(phrase, ())
+                    ):
                         typed = tuple(x for _, x in span) if typed_accents and all(x for _, x in span) else ()
                         foreign.append(_Subject("", self._phrase_pairs(phrase), phrase, typed))
 
@@ -675,6 +726,8 @@ class Matcher:
                 unknown += 1
             seq.append((-2, 0.0, False))
 
+        foreign.extend(self._complaints(words))
+
         bi: dict[int, float] = {}
         unknown_pairs = 0
         keys, n_keys, n_uni = self.bi_keys, len(self.bi_keys), self.n_uni
@@ -693,6 +746,40 @@ class Matcher:
         return _Query(uni, bi, accented, unknown, unknown_pairs, tuple(foreign), tuple(sorted(apps)),
                       tuple(sorted(apps | about)))
 
+    def _complaints(self, words: Sequence[tuple[str, str]]) -> list[_Subject]:
+        """A subject the FAQ covers turned into another by a word near it ("tiền điện" … "cao quá"): the entry must
+        mention both (faq/tables/out_of_scope.py COMPLAINTS)."""
+        out: list[_Subject] = []
+        present = {f for f, _ in words}
+        for phrases, complaint_words, unless in self.complaints:
+            if not any(p[0] in present for p in phrases) or any(_contains(words, c) for c in unless):
+                continue  # the cheap test first: most questions name none of these subjects
+            found = self._complaint(words, phrases, complaint_words)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _complaint(self, words: Sequence[tuple[str, str]], phrases: tuple[tuple[str, ...], ...],
+                   complaint_words: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]) -> _Subject | None:
+        for phrase in phrases:
+            for i in range(len(words) - len(phrase) + 1):
+                if _span_of(words, i, phrase) is None:
+                    continue
+                end = i + len(phrase)
+                terms = self._phrase_pairs(phrase) if len(phrase) > 1 else (self.uni_ids.get(phrase[0], -1),)
+                for folded, accented in complaint_words:
+                    # Ending at most COMPLAINT_GAP words before the subject, or starting at most that many after it.
+                    first = max(0, i - COMPLAINT_GAP - len(folded))
+                    for j in range(first, min(len(words) - len(folded), end + COMPLAINT_GAP) + 1):
+                        overlaps = j < end and j + len(folded) > i
+                        if overlaps or not _typed_as(words[j : j + len(folded)], folded, accented):
+                            continue
+                        if len(folded) == 1 and accented[0] != folded[0]:
+                            return _Subject(accented[0], terms)
+                        more = self._phrase_pairs(folded) if len(folded) > 1 else (self.uni_ids.get(folded[0], -1),)
+                        return _Subject("", (*terms, *more))
+        return None
+
     def _phrase_pairs(self, phrase: tuple[str, ...]) -> tuple[int, ...]:
         ids = [self.uni_ids.get(p, -1) for p in phrase]
         return tuple(self._bigram_id(x, y) if x >= 0 and y >= 0 else -1 for x, y in itertools.pairwise(ids))
@@ -706,7 +793,10 @@ class Matcher:
 
     def _mentions(self, subject: _Subject, doc: int) -> bool:
         if subject.word:
-            return self._has_accent(subject.word, doc)
+            if not self._has_accent(subject.word, doc):
+                return False
+            if not subject.terms:
+                return True
         if not all(self._has_term(t, doc) for t in subject.terms):
             return False
         if not subject.typed:
@@ -876,12 +966,41 @@ class Matcher:
         second = candidates[1].score if len(candidates) > 1 else 0.0
         if best >= ANSWER_MIN and (second < ANSWER_LEAD * best or best - second >= ANSWER_GAP):
             return Match(query, "answer", candidates[0].faq_id, best, candidates)
-        if best >= CLARIFY_MIN:
+        if best < CLARIFY_MIN and (overview := self._overview_asked(n, candidates)) is not None:
+            others = [c for c in candidates if c is not overview and c.score >= CLARIFY_SHARE * best]
+            others = others or [c for c in candidates if c is not overview][:1]  # a choice, as when clarifying
+            return Match(query, "clarify", overview.faq_id, overview.score, (overview, *others),
+                         (overview.faq_id, *(c.faq_id for c in others)))
+        if best >= CLARIFY_MIN or self._is_topic_word(n):
             close = [c.faq_id for c in candidates if c.score >= CLARIFY_SHARE * best]
             if len(close) < 2 and len(candidates) > 1:
                 close = [c.faq_id for c in candidates[:2]]
             return Match(query, "clarify", candidates[0].faq_id, best, candidates, tuple(close))
         return Match(query, "escalate", candidates[0].faq_id, best, candidates)
+
+    def _overview_asked(self, n: Normalized, candidates: tuple[Candidate, ...]) -> Candidate | None:
+        """The candidate that says what an app is, when the question asks it right after the app's name ("VNeID là
+        phần mềm gì vậy, tụi nhỏ nhắc hoài") and it scored at least OVERVIEW_MIN (an entry penalised for another
+        subject named does not)."""
+        words = [w for w in n.folded_tokens if w.isalnum()]
+        for phrases, d in self.app_overviews:
+            if any(_contains_folded(words, p) for p in phrases):
+                return next((c for c in candidates if c.faq_id == self.ids[d] and c.score >= OVERVIEW_MIN), None)
+        return None
+
+    def _is_topic_word(self, n: Normalized) -> bool:
+        """Whether the question is one word that a few entries are about ("otp"): too little information for the
+        ranking to reach CLARIFY_MIN, but the resident named a topic, so the entries about it are offered. A real
+        syllable typed without diacritics is not trusted ("lua" is "lừa" or "lúa")."""
+        words = [(f, a) for f, a in _content_tokens(n.folded_tokens, n.tokens) if not _is_stop(f, a)]
+        if len(words) != 1:
+            return False
+        f, a = words[0]
+        if (a or f) in self.oos_single:
+            return False  # another subject ("vàng", "gmail")
+        t = self.uni_ids.get(f, -1)
+        return (t in self.topic_terms and self.offsets[t + 1] - self.offsets[t] <= TOPIC_WORD_MAX_ENTRIES
+                and ((bool(a) and a != f) or f not in _FOLDED_SYLLABLES))
 
     def _by_phrase(self, query: str, n: Normalized, owners: tuple[int, ...]) -> Match:
         """The question is one of the FAQ's own phrases: its entry answers (several owners: the resident chooses)."""

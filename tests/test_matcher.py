@@ -188,9 +188,9 @@ def _check(path: Path, matcher: Matcher, top1: float, resolved: float, wrong: fl
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared/eval/dev.jsonl not found")
 def test_dev_set_no_regression(matcher: Matcher) -> None:
-    # The levels reached now (top-1 0.953, resolved 0.979, no wrong answer, every out-of-scope question escalated,
-    # weakest style 0.912 top-1); a change that lowers any of them fails here.
-    _check(DEV, matcher, top1=0.95, resolved=0.975, wrong=0.0, oos=1.0, style=0.91)
+    # The levels reached now (top-1 0.964, resolved 0.990, no wrong answer, every out-of-scope question escalated,
+    # weakest style 0.920 top-1); a change that lowers any of them fails here.
+    _check(DEV, matcher, top1=0.96, resolved=0.985, wrong=0.0, oos=1.0, style=0.91)
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared/eval/dev.jsonl not found")
@@ -205,12 +205,12 @@ def test_own_unseen_set_meets_the_bars(matcher: Matcher) -> None:
 def test_own_unseen_sets_no_regression(matcher: Matcher) -> None:
     """No wrong answer on either held-out set of ours: asking which entry, or handing over to a volunteer, is
     acceptable; a confident answer from the wrong entry, or to a question the FAQ does not cover, is not."""
-    # The levels reached now. unseen: top-1 0.979, resolved 0.995, 65/66 out-of-scope escalated, weakest style
+    # The levels reached now. unseen: top-1 0.979, resolved 0.995, 66/66 out-of-scope escalated, weakest style
     # (colloquial) 0.917. unseen2 (near-miss subjects outside the FAQ, very short and rambling questions): top-1
-    # 0.968, top-3 0.989, resolved 0.968, 40/49 out-of-scope escalated and the other 9 clarified, its three typo
+    # 0.968, top-3 0.989, resolved 0.984, 48/49 out-of-scope escalated and the other one clarified, its three typo
     # questions 0.667 top-1.
-    _check(UNSEEN, matcher, top1=0.975, resolved=0.99, wrong=0.0, oos=0.98, style=0.91)
-    _check(UNSEEN2, matcher, top1=0.965, resolved=0.965, wrong=0.0, oos=0.78, style=0.65)
+    _check(UNSEEN, matcher, top1=0.975, resolved=0.99, wrong=0.0, oos=1.0, style=0.91)
+    _check(UNSEEN2, matcher, top1=0.965, resolved=0.98, wrong=0.0, oos=0.975, style=0.65)
 
 
 def test_troly_match_writes_one_json_line_per_input_line() -> None:
@@ -420,3 +420,98 @@ def test_cai_where_it_means_install_counts_as_with_diacritics(matcher: Matcher, 
     typed, meant = matcher.match(plain), matcher.match(accented)
     assert meant.decision != "escalate"
     assert (typed.decision, typed.faq_id, typed.choices) == (meant.decision, meant.faq_id, meant.choices)
+
+
+# ---- subjects next to the FAQ's that it does not cover -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "đăng ký chữ ký số cho cá nhân hết bao nhiêu tiền",
+        "app ngân hàng bị lỗi không chuyển khoản được",
+        "tài khoản điện thoại tự nhiên bị trừ tiền vô cớ",
+        "xin cấp thẻ bảo hiểm y tế miễn phí cho hộ nghèo",
+        "cấp lại giấy đăng ký xe máy bị mất ở đâu",
+        "xe máy mới mua làm giấy đăng ký xe ở đâu",
+        "xã có lớp học nghề cho thanh niên không",
+        # Zalo itself is not the FAQ's, though the VNeID update entry warns of links sent over it
+        "cập nhật zalo bản mới",
+        "cap nhat zalo",
+        # the bill is too high: a question for the power company, not how to pay it
+        "tiền điện tháng này sao mà cao quá vậy",
+        "tien dien thang nay sao ma cao qua vay",
+        "hóa đơn tiền điện nhà tui tính sai rồi",
+        # a broken phone; "vỡ" typed without diacritics is also "vô", so only "bị rơi vỡ" is trusted without them
+        "điện thoại bị rơi, vỡ màn hình rồi, sửa ở đâu",
+        "dt bi roi vo man hinh sua o dau",
+    ],
+)
+def test_subjects_next_to_the_faqs_are_escalated(matcher: Matcher, question: str) -> None:
+    assert matcher.match(question).decision == "escalate"
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [
+        # the same subjects when the question is about VNeID, the bank app or a scam: the FAQ's
+        ("xe mới mua thì tích hợp đăng ký xe vào vneid được chưa", "vneid.wallet.integration-failed"),
+        ("máy cũ bị vỡ màn hình, đăng nhập vneid trên máy mới sao", "vneid.login.new-device"),
+        ("có người nhắn zalo bảo cập nhật vneid", "vneid.update-app"),
+        ("người ta gửi link cập nhật zalo, bấm vô có sao không", "vneid.update-app"),
+        ("bản sao điện tử có chữ ký số là gì", "dvc.chung-thuc"),
+        ("app ngân hàng bị lỗi khi xác thực sinh trắc học", "pay.biometric.account-rule"),
+        ("đổi căn cước mới, app ngân hàng bị lỗi không chuyển tiền được", "pay.id-expired"),
+        # "cao", "tăng" far from the bill, or in "cao tuổi": paying it is still the question
+        ("đóng tiền điện qua app ngân hàng có mất phí cao quá không", "pay.bills.utilities"),
+        ("người cao tuổi đóng tiền điện online thế nào", "dvc.electricity-via-dvc"),
+        ("mẹ tui lớn tuổi, chữ trên màn hình bé quá chỉnh sao", "smartphone.elderly.basics"),
+        # a complaint about the bill, with a question on paying it; free health insurance, with its VNeID card
+        ("tiền điện tháng này cao quá, thanh toán qua app được không", "pay.bills.utilities"),
+        ("the bhyt mien phi cho nguoi ngheo tich hop vneid", "vneid.wallet.bhyt"),
+    ],
+)
+def test_subjects_next_to_the_faqs_keep_their_entries_when_the_faq_covers_them(matcher: Matcher, question: str,
+                                                                              faq_id: str) -> None:
+    found = matcher.match(question)
+    assert found.decision != "escalate" and found.candidates[0].faq_id == faq_id
+
+
+def test_rows_with_exceptions_are_rows() -> None:
+    from faq.tables.out_of_scope import COMPLAINTS, OUT_OF_SCOPE, UNLESS
+
+    assert set(UNLESS) <= set(OUT_OF_SCOPE)
+    assert all(c.subject and c.words for c in COMPLAINTS)
+
+
+# ---- short questions that name a topic ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["otp", "OTP ạ", "cho hỏi otp"])
+def test_one_word_a_few_entries_are_about_offers_them(matcher: Matcher, question: str) -> None:
+    found = matcher.match(question)
+    assert found.decision == "clarify" and "pay.otp.protect" in found.choices
+
+
+@pytest.mark.parametrize("question", ["zalo", "gmail", "lua", "ok", "vneid"])
+def test_one_word_that_is_another_subject_or_too_common_is_not_offered(matcher: Matcher, question: str) -> None:
+    # "zalo" names other subjects in out_of_scope.py; "lua" may be "lúa"; "vneid" is in half the entries
+    assert matcher.match(question).decision == "escalate"
+
+
+@pytest.mark.parametrize("question", ["vneid là cái app gì vậy, tụi nhỏ trong nhà cứ nhắc hoài",
+                                      "vneid la cai app gi vay, tui nho trong nha cu nhac hoai",
+                                      "vneid là phần mềm gì mà mấy đứa nhỏ nhắc hoài"])
+def test_asking_what_vneid_is_offers_its_overview_first(matcher: Matcher, question: str) -> None:
+    found = matcher.match(question)
+    assert found.decision != "escalate" and found.faq_id == "vneid.overview"
+    assert found.decision == "answer" or found.choices[0] == "vneid.overview"
+
+
+def test_asking_what_vneid_is_does_not_cover_another_subject(matcher: Matcher) -> None:
+    assert matcher.match("vneid là gì, làm hộ chiếu trên đó được không").decision == "escalate"
+
+
+def test_moving_vneid_to_a_new_phone_is_the_new_device_entry(matcher: Matcher) -> None:
+    found = matcher.match("chuyen vneid sang dien thoai moi")
+    assert found.decision != "escalate" and found.faq_id == "vneid.login.new-device"

@@ -30,6 +30,7 @@ class App(NamedTuple):
     names: tuple[str, ...]  # how residents name it
     topic: tuple[str, ...]  # words of questions about it that do not name it
     domain: str  # whose entries are all about it, whether or not they name it
+    overview: str = ""  # the entry saying what the app is, offered when a question asks "<name> là (app) gì"
 
 
 NAMED_APPS: Final = MappingProxyType(
@@ -38,6 +39,7 @@ NAMED_APPS: Final = MappingProxyType(
             names=("vneid",),
             topic=("định danh", "mức 1", "mức 2", "ví giấy tờ", "căn cước điện tử"),
             domain="vneid",
+            overview="vneid.overview",
         ),
         "ngân hàng": App(
             names=(
@@ -55,3 +57,8 @@ NAMED_APPS: Final = MappingProxyType(
     }
 )
 GENERIC_DOMAINS: Final = frozenset(["digital-skills"])
+
+# How a question asks what an app is, right after its name ("VNeID là phần mềm gì vậy, tụi nhỏ nhắc hoài"). The app's
+# name weighs almost nothing in the ranking, so such a question, with its chatter, can fall below the level at which
+# entries are offered; its overview entry is then offered first.
+WHAT_IS: Final = ("là gì", "là app gì", "là ứng dụng gì", "là phần mềm gì", "là cái gì", "là cái app gì", "là sao")
