@@ -109,10 +109,10 @@ class Settings(BaseSettings):
                                              examples=["Ab12_cD-34"],
                                              description="mã Zalo cấp: chỉ chữ không dấu, chữ số, - và _")
     zalo_api_url: str = env("ZALO_API_URL", default="https://openapi.zalo.me")
+    zalo_oauth_url: str = env("ZALO_OAUTH_URL", default="https://oauth.zaloapp.com")
     # A campaign reminder Zalo refuses as outside the interaction window (-230/-232) is sent again as a promotion
     # message (tin truyền thông), which reaches any follower but spends the OA's paid quota: the ward decides.
     zalo_promotion_broadcasts: bool = env("ZALO_PROMOTION_BROADCASTS", default=False)
-    zalo_oauth_url: str = env("ZALO_OAUTH_URL", default="https://oauth.zaloapp.com")
 
     @field_validator("log_level", mode="before")
     @classmethod
