@@ -141,14 +141,23 @@ class FakeZalo:
             payload["data"] = data
         return web.json_response(payload)  # Zalo answers 200 even for errors
 
+    def _live(self, token: str) -> bool:
+        uses = self._access.get(token, 0)
+        return token in self._access and (uses is None or uses > 0)
+
+    def _spend(self, token: str) -> None:
+        """One accepted message: a first token with limited uses has one fewer."""
+        uses = self._access[token]
+        if uses is not None:
+            self._access[token] = uses - 1
+
     async def _send(self, request: web.Request) -> web.Response:
         if self.send_delay:
             await asyncio.sleep(self.send_delay)
         token = request.headers.get("access_token", "")
         if self.inject and len(self.sends) >= self.inject_after:
             return self._answer(token, self.inject.pop(0), "injected error")
-        uses = self._access.get(token, 0)
-        if token not in self._access or (uses is not None and uses <= 0):
+        if not self._live(token):
             return self._answer(token, -216, "Access token is invalid")
         try:
             body = json.loads(await request.read())
@@ -162,8 +171,7 @@ class FakeZalo:
             return self._answer(token, -201, "Parameters are invalid")
         if user_id in self.outside_window:
             return self._answer(token, -230, "User has not interacted with the OA in the last 7 days")
-        if uses is not None:
-            self._access[token] = uses - 1
+        self._spend(token)
         if self.on_send is not None:
             await self.on_send(body, token)
         self.sends.append(Send(user_id, text, buttons, token, body))
@@ -171,8 +179,7 @@ class FakeZalo:
 
     async def _promotion(self, request: web.Request) -> web.Response:
         token = request.headers.get("access_token", "")
-        uses = self._access.get(token, 0)
-        if token not in self._access or (uses is not None and uses <= 0):
+        if not self._live(token):
             return self._answer(token, -216, "Access token is invalid")
         try:
             body = json.loads(await request.read())
@@ -189,8 +196,7 @@ class FakeZalo:
             if self.promotion_quota <= 0:
                 return self._answer(token, QUOTA_SPENT, "The OA has no promotion quota left")
             self.promotion_quota -= 1
-        if uses is not None:
-            self._access[token] = uses - 1
+        self._spend(token)
         self.promotions.append(Send(user_id, "\n".join(lines), buttons, token, body))
         return self._answer(token, 0, "Success", {"message_id": secrets.token_hex(16), "user_id": user_id})
 
