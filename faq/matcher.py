@@ -318,10 +318,6 @@ def _contains(words: Sequence[tuple[str, str]], phrase: tuple[str, ...]) -> bool
     return any(_span_of(words, i, phrase) is not None for i in range(len(words) - len(phrase) + 1))
 
 
-def _contains_folded(words: Sequence[str], phrase: tuple[str, ...]) -> bool:
-    return any(tuple(words[i : i + len(phrase)]) == phrase for i in range(len(words) - len(phrase) + 1))
-
-
 def _typed_as(span: Sequence[tuple[str, str]], folded: tuple[str, ...], accented: tuple[str, ...]) -> bool:
     """Whether the (folded, accented) words are the phrase: compared without diacritics, except where the resident
     typed some, and a single syllable that has diacritics only when typed with them ("vỡ" is not "vo")."""
@@ -413,19 +409,18 @@ class Matcher:
             tf_b: dict[tuple[int, int], float] = {}
             acc: set[str] = set()
             words_of: list[list[tuple[str, str]]] = []
-            texts: list[tuple[str, float]] = [(e.title, FIELD_WEIGHTS["title"]), (e.short, FIELD_WEIGHTS["short"])]
-            texts += [(q, FIELD_WEIGHTS["question"]) for q in e.questions]
-            texts += [(k, FIELD_WEIGHTS["keyword"]) for k in e.keywords]
-            texts += [(syn, FIELD_WEIGHTS["synonym"]) for syn in e.synonyms]
-            for k, (text, weight) in enumerate(texts):
+            texts = [(e.title, "title"), (e.short, "short"), *((q, "question") for q in e.questions),
+                     *((k, "keyword") for k in e.keywords), *((syn, "synonym") for syn in e.synonyms)]
+            for text, kind in texts:
+                weight = FIELD_WEIGHTS[kind]
                 n = normalize(text)
                 p_uni: list[int] = []
                 p_bi: list[tuple[int, int]] = []
-                if k == 0 or (k >= 2 and k < 2 + len(e.questions)):  # title and phrasings
+                if kind in ("title", "question"):
                     phrases.append((p_uni, p_bi))
                 # Not synonyms: they are other spellings of a word, not phrases a resident sends alone.
-                key = _short_phrase_key(n) if k < 2 + len(e.questions) + len(e.keywords) else ""
-                if key and k < 2 + len(e.questions):  # title, label and phrasings
+                key = _short_phrase_key(n) if kind != "synonym" else ""
+                if key and kind in ("title", "short", "question"):
                     docs = owners.setdefault(key, [])
                     if d not in docs:
                         docs.append(d)
@@ -437,7 +432,7 @@ class Matcher:
                     tid = uni_ids.setdefault(f, len(uni_ids))
                     stop = _is_stop(f, a)
                     if not stop:
-                        if k < 2 or 2 + len(e.questions) <= k < 2 + len(e.questions) + len(e.keywords):
+                        if kind in ("title", "short", "keyword"):  # what the entry is about
                             topic_terms.add(tid)
                         tf_u[tid] = tf_u.get(tid, 0.0) + weight
                         p_uni.append(tid)
@@ -689,7 +684,7 @@ class Matcher:
                         _contains(words, c) for c in self.oos_unless.get(phrase, ())
                     ):
                         typed = tuple(x for _, x in span) if typed_accents and all(x for _, x in span) else ()
-                        foreign.append(_Subject("", self._phrase_pairs(phrase), phrase, typed))
+                        foreign.append(_Subject("", self._phrase_terms(phrase), phrase, typed))
 
             for phrase, app, names in self.app_phrases.get(f, ()):
                 if _span_of(words, i, phrase) is not None:
@@ -766,7 +761,7 @@ class Matcher:
                 if _span_of(words, i, phrase) is None:
                     continue
                 end = i + len(phrase)
-                terms = self._phrase_pairs(phrase) if len(phrase) > 1 else (self.uni_ids.get(phrase[0], -1),)
+                terms = self._phrase_terms(phrase)
                 for folded, accented in complaint_words:
                     # Ending at most COMPLAINT_GAP words before the subject, or starting at most that many after it.
                     first = max(0, i - COMPLAINT_GAP - len(folded))
@@ -776,12 +771,14 @@ class Matcher:
                             continue
                         if len(folded) == 1 and accented[0] != folded[0]:
                             return _Subject(accented[0], terms)
-                        more = self._phrase_pairs(folded) if len(folded) > 1 else (self.uni_ids.get(folded[0], -1),)
-                        return _Subject("", (*terms, *more))
+                        return _Subject("", (*terms, *self._phrase_terms(folded)))
         return None
 
-    def _phrase_pairs(self, phrase: tuple[str, ...]) -> tuple[int, ...]:
+    def _phrase_terms(self, phrase: tuple[str, ...]) -> tuple[int, ...]:
+        """The term ids an entry must hold to use the (folded) phrase: a word's own, or a phrase's pairs."""
         ids = [self.uni_ids.get(p, -1) for p in phrase]
+        if len(ids) == 1:
+            return (ids[0],)
         return tuple(self._bigram_id(x, y) if x >= 0 and y >= 0 else -1 for x, y in itertools.pairwise(ids))
 
     def _has_term(self, t: int, doc: int) -> bool:
@@ -982,9 +979,9 @@ class Matcher:
         """The candidate that says what an app is, when the question asks it right after the app's name ("VNeID là
         phần mềm gì vậy, tụi nhỏ nhắc hoài") and it scored at least OVERVIEW_MIN (an entry penalised for another
         subject named does not)."""
-        words = [w for w in n.folded_tokens if w.isalnum()]
+        words = _content_tokens(n.folded_tokens, n.tokens)
         for phrases, d in self.app_overviews:
-            if any(_contains_folded(words, p) for p in phrases):
+            if any(_contains(words, p) for p in phrases):
                 return next((c for c in candidates if c.faq_id == self.ids[d] and c.score >= OVERVIEW_MIN), None)
         return None
 
