@@ -686,7 +686,7 @@ async def test_without_pacing_the_same_group_burst_meets_429(fake: FakeTelegram)
     assert fake.flood_refusals == 2
 
 
-async def test_the_pacer_waits_only_as_long_as_the_window_needs() -> None:
+async def test_the_pacer_counts_each_message_from_the_end_of_its_send() -> None:
     now = [100.0]
     waits: list[float] = []
 
@@ -695,15 +695,20 @@ async def test_the_pacer_waits_only_as_long_as_the_window_needs() -> None:
         now[0] += seconds
 
     pacer = WindowPacer(2, 60.0, clock=lambda: now[0], sleep=sleep)
-    await pacer.wait_turn(-1)
+
+    async def send(chat: int, taking: float) -> None:
+        async with pacer.turn(chat):
+            now[0] += taking  # the request on its way: Telegram counts it somewhere in here
+
+    await send(-1, 2.0)  # ends at 102
     now[0] += 10
-    await pacer.wait_turn(-1)
-    await pacer.wait_turn(-2)  # another group has its own window
+    await send(-1, 1.0)  # ends at 113
+    await send(-2, 0.0)  # another group has its own window
     assert waits == []
-    await pacer.wait_turn(-1)
-    assert waits == [50.0], "the third waits until the first is a minute old"
-    await pacer.wait_turn(-1)
-    assert waits == [50.0, 10.0]
+    await send(-1, 0.0)
+    assert waits == [49.0], "the third waits until the end of the first is a minute old, not its start"
+    await send(-1, 0.0)
+    assert waits == [49.0, 11.0]
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 
 
 class WindowPacer:
@@ -22,20 +23,28 @@ class WindowPacer:
         self.period = period
         self._clock = clock
         self._sleep = sleep
-        self._sent: dict[Hashable, deque[float]] = {}
+        self._ended: dict[Hashable, deque[float]] = {}  # per chat, when its recent sends ended
         self._turns: dict[Hashable, asyncio.Lock] = {}
 
-    async def wait_turn(self, chat: Hashable) -> None:
-        """Return when one more message to `chat` keeps within the limit; counts it as sent. Waiters go in the
-        order they came, so a chat's messages keep their order."""
-        turn = self._turns.setdefault(chat, asyncio.Lock())
-        async with turn:
-            sent = self._sent.setdefault(chat, deque())
+    @asynccontextmanager
+    async def turn(self, chat: Hashable) -> AsyncIterator[None]:
+        """Hold the block (one send to `chat`) until it keeps within the limit.
+
+        A message counts from when its send ends, whatever the outcome: Telegram counted it at some moment before
+        we had its answer, so windows measured from our ends are never shorter than Telegram's, however long the
+        request took on the way. One send to a chat at a time, in the order they came, so its messages keep
+        their order."""
+        lock = self._turns.setdefault(chat, asyncio.Lock())
+        async with lock:
+            ended = self._ended.setdefault(chat, deque())
             while True:
                 now = self._clock()
-                while sent and now - sent[0] >= self.period:
-                    sent.popleft()
-                if len(sent) < self.limit:
-                    sent.append(now)
-                    return
-                await self._sleep(self.period - (now - sent[0]))
+                while ended and now - ended[0] >= self.period:
+                    ended.popleft()
+                if len(ended) < self.limit:
+                    break
+                await self._sleep(self.period - (now - ended[0]))
+            try:
+                yield
+            finally:
+                ended.append(self._clock())

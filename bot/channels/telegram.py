@@ -17,6 +17,7 @@ rather than its httpx default: about three times the replies per second on one p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -547,15 +548,16 @@ class TelegramChannel:
         migrated = False
         while True:
             text, mode = (to_plain(piece), None) if plain else (to_html(piece), ParseMode.HTML)
-            if self._group_pacer is not None and _is_group(target):
-                await self._group_pacer.wait_turn(target)
+            paced = (self._group_pacer.turn(target) if self._group_pacer is not None and _is_group(target)
+                     else contextlib.nullcontext())
             try:
-                if edit_of is None:
-                    sent = await app.bot.send_message(target, text, parse_mode=mode, reply_markup=markup)
-                else:
-                    edited = await app.bot.edit_message_text(text, chat_id=target, message_id=edit_of,
-                                                             parse_mode=mode, reply_markup=markup)
-                    sent = edited if isinstance(edited, Message) else None
+                async with paced:
+                    if edit_of is None:
+                        sent = await app.bot.send_message(target, text, parse_mode=mode, reply_markup=markup)
+                    else:
+                        edited = await app.bot.edit_message_text(text, chat_id=target, message_id=edit_of,
+                                                                 parse_mode=mode, reply_markup=markup)
+                        sent = edited if isinstance(edited, Message) else None
                 message_id = str(sent.message_id) if sent is not None else str(edit_of or "")
                 return Delivery(Result.SENT, detail=message_id), target
             except ChatMigrated as exc:
