@@ -401,6 +401,15 @@ def test_a_vneid_question_that_mentions_a_bank_keeps_its_vneid_entry(matcher: Ma
     assert found.faq_id == faq_id
 
 
+@pytest.mark.parametrize("question", ["the can cuoc bi sai ngay sinh", "căn cước ghi sai tên thì làm sao",
+                                      "thẻ căn cước bị sai thông tin"])
+def test_a_card_with_wrong_details_is_offered_the_card_entry_first(matcher: Matcher, question: str) -> None:
+    """Not the health-insurance card's entry, nor the address after the merger: the card entry says where to fix it."""
+    found = matcher.match(question)
+    assert found.decision != "escalate"
+    assert found.faq_id == "cancuoc.card-and-fees"
+
+
 def test_an_entry_of_the_banks_own_domain_need_not_name_it(matcher: Matcher) -> None:
     """The entry on common scams never says "ngân hàng"; it is about payments all the same."""
     found = matcher.match("các chiêu lừa đảo qua ngân hàng hay gặp")
