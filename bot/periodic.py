@@ -1,45 +1,79 @@
-"""A service that does one piece of work every few seconds until the process stops."""
+"""Work done every few seconds until the process stops, and stopped only between two runs.
+
+A stop is seen between runs, never inside one: a task cancelled in the middle of a database statement loses its
+connection (asyncpg logs the broken close) and, worse, whatever the run had taken in hand. A run that hangs is
+still cut off, by the timeout the server gives each service's stop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 
+async def every(
+    interval: float, work: Callable[[], Awaitable[object]], stopping: asyncio.Event, *, name: str,
+    at_start: bool = True,
+) -> None:
+    """Run `work` every `interval` seconds (the first run at once when `at_start`) until `stopping` is set.
+
+    A failing run is logged and the next one runs on time: a database hiccup must not end the timers for good."""
+    if not at_start and await _stopped_within(stopping, interval):
+        return
+    while not stopping.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("periodic work failed", extra={"service": name})
+        if await _stopped_within(stopping, interval):
+            return
+
+
+async def _stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stopping.wait()
+    return stopping.is_set()
+
+
+class Repeating:
+    """A started `every` loop, and its stop: wait for the run in progress, then end."""
+
+    def __init__(self, interval: float, work: Callable[[], Awaitable[object]], *, name: str,
+                 at_start: bool = True) -> None:
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(every(interval, work, self._stopping, name=name, at_start=at_start),
+                                         name=name)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._task  # cancelled with it if our caller gives up waiting
+
+
 class Periodic:
-    """Subclasses set `name` and implement `tick`. The first tick runs at start; a failing tick is logged and
-    the next one runs on time (a database hiccup must not end the timers for good)."""
+    """Subclasses set `name` and implement `tick`. The first tick runs at start."""
 
     name = "periodic"
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._running: Repeating | None = None
 
     async def tick(self) -> object:
         raise NotImplementedError
 
     @property
     def running(self) -> bool:
-        return self._task is not None
+        return self._running is not None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=self.name)
+        self._running = Repeating(self.interval, self.tick, name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("periodic work failed", extra={"service": self.name})
-            await asyncio.sleep(self.interval)
+        running, self._running = self._running, None
+        if running is not None:
+            await running.stop()

@@ -79,7 +79,7 @@ async def test_a_message_fetched_but_not_kept_when_the_process_is_killed_is_answ
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1",
                         lock.get_server_pid()))
 
-                await until(waiting_on_the_lock, 10, "the server fetched the message and waits to keep it")
+                await until(waiting_on_the_lock, 30, "the server fetched the message and waits to keep it")
                 await asyncio.sleep(1.0)  # PTB's updater asked for the next batch, confirming this one, at once
                 assert not confirmed(telegram, update_id), "Telegram was told to forget a message nobody kept"
                 first.send_signal(signal.SIGKILL)

@@ -3,10 +3,13 @@ and a reply that went out is never sent again by the outbox sender."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -158,3 +161,42 @@ async def test_settled_journal_rows_are_dropped_after_a_day_pending_ones_kept(
     assert len(await bot.rows()) == 2
     await retention(clock.now() + privacy.JOURNAL_KEPT + timedelta(minutes=1))
     assert [row.status for row in await bot.rows()] == ["pending"]
+
+
+async def test_stopping_while_outcomes_are_written_waits_for_them(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM just after a reply went out: the writer is inside its UPDATE (held here by a row lock, as a slow
+    database would hold it). Cut there, the outcome was lost and asyncpg logged a broken connection."""
+    runtime = Runtime.build(load_settings(TROLY_DATABASE_URL=postgres_url))
+    await migrate.upgrade(runtime.engine)
+    lock = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        async with runtime.sessions() as session, session.begin():
+            [row_id] = await journal.journal(session, [Outgoing("zalo", "u1", "Dạ, bác làm thế này ạ.")], [None],
+                                             runtime.now())
+        await lock.execute("BEGIN; SELECT id FROM outbox FOR UPDATE")
+        writer = journal.DeliveryLog(runtime, interval=0.05)
+        await writer.start()
+        writer.note(row_id, Delivery(Result.SENT))
+
+        for _ in range(250):
+            if await lock.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the writer never reached its UPDATE")
+
+        with caplog.at_level(logging.ERROR):
+            stopping = asyncio.create_task(writer.stop())
+            await asyncio.sleep(0.3)
+            assert not stopping.done(), "the stop did not wait for the write in progress"
+            await lock.execute("ROLLBACK")
+            await asyncio.wait_for(stopping, 5)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        async with runtime.sessions() as session:
+            row = await session.get(OutboxMessage, row_id)
+        assert row is not None and row.status == "sent" and row.sent_at is not None
+    finally:
+        await lock.close()
+        await runtime.close()

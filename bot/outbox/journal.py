@@ -104,7 +104,7 @@ class DeliveryLog(Periodic):
                     await session.execute(_SETTLE, [
                         {"row_id": o.row_id, "outcome": o.status, "at": o.at, "error": o.error} for o in outcomes
                     ])
-            except Exception:
+            except BaseException:  # cancelled too: writing an outcome twice is harmless, losing it is not
                 self._outcomes[:0] = outcomes
                 raise
             return len(outcomes)

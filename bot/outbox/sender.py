@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Select, exists, func, or_, select, update
 
 from bot.channels.base import Delivery, Result, Sender
+from bot.periodic import Repeating
 from bot.runtime import Runtime
 from bot.store import campaigns, leases, tickets
 from bot.store.models import Campaign, CampaignRun, Identity, OutboxMessage, Subscription
@@ -107,7 +108,7 @@ class OutboxSender:
         self._chat_ready: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._heart: asyncio.Task[None] | None = None
+        self._heart: Repeating | None = None
         self._stopping = False
         self.shared = leases.is_shared(runtime.engine)
         # How long a silent worker counts as alive (TROLY_OUTBOX_LEASE_SECONDS); it beats four times per lease.
@@ -129,7 +130,7 @@ class OutboxSender:
             log.warning("outbox rows left sending are now uncertain", extra={"rows": recovered})
         self._task = asyncio.create_task(self._loop())
         if self.shared:
-            self._heart = asyncio.create_task(self._beat_loop())
+            self._heart = Repeating(self.heartbeat_seconds, self._beat, name="outbox-heartbeat", at_start=False)
 
     async def stop(self, grace: float = 3.0) -> None:
         """Let the message in flight finish (so it is not left `sending`, i.e. uncertain), then stop."""
@@ -144,9 +145,7 @@ class OutboxSender:
                     await self._task
             self._task = None
         if self._heart:
-            self._heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heart
+            await self._heart.stop()
             self._heart = None
             with contextlib.suppress(Exception):
                 async with self.runtime.sessions() as session, session.begin():
@@ -197,20 +196,15 @@ class OutboxSender:
         async with self.runtime.sessions() as session, session.begin():
             await leases.beat(session, self.worker_id, self.runtime.now())
 
-    async def _beat_loop(self) -> None:
+    async def _beat(self) -> None:
         """Beat, and take over what workers that stopped beating left behind, so their runs can finish."""
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            try:
-                await self.heartbeat()
-                recovered = await self.recover()
-                if recovered:
-                    log.warning("rows of a dead worker are now uncertain", extra={"rows": recovered})
-                    self._wake.set()
-                async with self.runtime.sessions() as session, session.begin():
-                    await leases.forget_dead(session, self.runtime.now(), self.lease)
-            except Exception:
-                log.exception("outbox heartbeat failed")
+        await self.heartbeat()
+        recovered = await self.recover()
+        if recovered:
+            log.warning("rows of a dead worker are now uncertain", extra={"rows": recovered})
+            self._wake.set()
+        async with self.runtime.sessions() as session, session.begin():
+            await leases.forget_dead(session, self.runtime.now(), self.lease)
 
     # ---- draining ----------------------------------------------------------------------------------------------
 

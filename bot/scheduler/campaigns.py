@@ -17,8 +17,6 @@ process, always leader. The gauge `troly_scheduler_leader` on /metrics is 1 on t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +24,7 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
 
+from bot.periodic import Repeating
 from bot.runtime import Runtime
 from bot.store import campaigns, leases
 from bot.store.models import Campaign
@@ -51,7 +50,7 @@ class CampaignScheduler:
         self._leadership = (
             leases.Leadership(runtime.engine, "campaign-scheduler") if leases.is_shared(runtime.engine) else None
         )
-        self._election: asyncio.Task[None] | None = None
+        self._election: Repeating | None = None
         # campaign id → the occurrence its job waits for (what the tests and `troly campaign show` can read)
         self.planned: dict[int, datetime] = {}
 
@@ -65,13 +64,12 @@ class CampaignScheduler:
             await self._lead()
             return
         await self._elect_once()
-        self._election = asyncio.create_task(self._elect())
+        self._election = Repeating(self.leader_retry_seconds, self._elect_once, name="leader-election",
+                                   at_start=False)
 
     async def stop(self) -> None:
         if self._election is not None:
-            self._election.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._election
+            await self._election.stop()
             self._election = None
         self._step_down()
         if self._leadership is not None:
@@ -109,11 +107,6 @@ class CampaignScheduler:
             log.exception("leader election failed")
             if self._scheduler is not None and not self._leadership.held:
                 self._step_down()
-
-    async def _elect(self) -> None:
-        while True:
-            await asyncio.sleep(self.leader_retry_seconds)
-            await self._elect_once()
 
     async def sync(self, now: datetime | None = None) -> list[int]:
         """Fire what fell due (for a recurrence only its latest occurrence) and plan every next wake-up.
