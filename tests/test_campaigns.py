@@ -4,12 +4,14 @@ staff JSON API and the `troly campaign` / `troly subscribers` commands. Real SQL
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
@@ -418,3 +420,39 @@ def test_area_names_are_taken_as_the_commune_spells_them_and_excel_semicolons_ar
     spec = campaigns.validate(campaigns.CampaignSpec("T", "x", "api", areas=("thôn 1", "Thôn 1")), HANOI_8AM,
                               ZoneInfo("Asia/Ho_Chi_Minh"), known_areas=areas)
     assert spec.areas == ("Thôn 1",)
+
+
+async def test_a_stop_lets_the_campaign_job_in_progress_finish(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM while a campaign fires: the job waits on the campaign row (held here, as a slow database would hold
+    it). Cut there, its PostgreSQL connection broke with a logged traceback; it now finishes, and fires once."""
+    world = await build_world(postgres_url)
+    lock = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        world.runtime.now = lambda: datetime.now(UTC)
+        await world.subscribe([("telegram", "u1", "Thôn 1")])
+        scheduler = CampaignScheduler(world.runtime)
+        await scheduler.start()
+        campaign_id = await world.campaign(send_at=datetime.now(UTC) + timedelta(seconds=1.5))
+        await scheduler.refresh(campaign_id)
+        await lock.execute("BEGIN; SELECT id FROM campaigns FOR UPDATE")  # what firing takes first
+
+        for _ in range(250):
+            if await lock.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the campaign job never reached the campaign row")
+
+        with caplog.at_level(logging.ERROR):
+            stopping = asyncio.create_task(scheduler.stop())
+            await asyncio.sleep(0.3)
+            assert not stopping.done(), "the stop did not wait for the job in progress"
+            await lock.execute("ROLLBACK")
+            await asyncio.wait_for(stopping, 5)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert len(await runs(world, campaign_id)) == 1 and await outbox_rows(world) == 1
+    finally:
+        await lock.close()
+        await world.runtime.close()

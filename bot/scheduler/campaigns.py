@@ -17,9 +17,11 @@ process, always leader. The gauge `troly_scheduler_leader` on /metrics is 1 on t
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
@@ -51,6 +53,7 @@ class CampaignScheduler:
             leases.Leadership(runtime.engine, "campaign-scheduler") if leases.is_shared(runtime.engine) else None
         )
         self._election: Repeating | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()  # the campaign jobs running now
         # campaign id → the occurrence its job waits for (what the tests and `troly campaign show` can read)
         self.planned: dict[int, datetime] = {}
 
@@ -71,6 +74,12 @@ class CampaignScheduler:
         if self._election is not None:
             await self._election.stop()
             self._election = None
+        if self._scheduler is not None:
+            # Cut mid-transaction, a job would be redone at the next start, but on PostgreSQL the cut breaks its
+            # connection: no job starts now, and the running ones finish (within the server's stop timeout).
+            self._scheduler.pause()
+            if self._jobs:
+                await asyncio.wait(self._jobs)
         self._step_down()
         if self._leadership is not None:
             await self._leadership.release()
@@ -82,8 +91,8 @@ class CampaignScheduler:
         self.runtime.metrics.scheduler_leader.set(1)
         await self.sync()
         self._scheduler.add_job(
-            self.sync, "interval", seconds=self.resync_seconds, id="campaign-resync", coalesce=True,
-            max_instances=1,
+            self._job, "interval", args=[self.sync], seconds=self.resync_seconds, id="campaign-resync",
+            coalesce=True, max_instances=1,
         )
 
     def _step_down(self) -> None:
@@ -165,6 +174,16 @@ class CampaignScheduler:
                 self.on_fired()
         return run_id
 
+    async def _job(self, work: Callable[..., Awaitable[object]], *args: object) -> None:
+        """What APScheduler runs: `work`, known to `stop` while it runs."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._jobs.add(task)
+        try:
+            await work(*args)
+        finally:
+            self._jobs.discard(task)
+
     async def _wake(self, campaign_id: int, scheduled_for: datetime) -> None:
         self.planned.pop(campaign_id, None)
         try:
@@ -180,7 +199,7 @@ class CampaignScheduler:
         if self._scheduler is None:
             return  # sync() without start(): a one-off sweep (tests, the CLI)
         self._scheduler.add_job(
-            self._wake, DateTrigger(run_date=when), args=[campaign_id, when], id=_job_id(campaign_id),
+            self._job, DateTrigger(run_date=when), args=[self._wake, campaign_id, when], id=_job_id(campaign_id),
             replace_existing=True, misfire_grace_time=None,
         )
 
