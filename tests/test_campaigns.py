@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
@@ -23,6 +22,7 @@ from bot.store import campaigns
 from bot.store.models import CampaignRun, Identity, OutboxMessage
 from bot.web.api import CampaignApi
 from bot.web.app import build_app
+from tests.pg_hold import holder, stop_while_held, until_a_statement_waits
 from tests.test_outbox import World, build_world
 
 HANOI_8AM = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -425,10 +425,9 @@ def test_area_names_are_taken_as_the_commune_spells_them_and_excel_semicolons_ar
 async def test_a_stop_lets_the_campaign_job_in_progress_finish(
     postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """SIGTERM while a campaign fires: the job waits on the campaign row (held here, as a slow database would hold
-    it). Cut there, its PostgreSQL connection broke with a logged traceback; it now finishes, and fires once."""
+    """SIGTERM while a campaign fires: the job waits on the campaign row (held here). Cut there, its PostgreSQL
+    connection broke with a logged error; it now finishes, and fires once."""
     world = await build_world(postgres_url)
-    lock = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         world.runtime.now = lambda: datetime.now(UTC)
         await world.subscribe([("telegram", "u1", "Thôn 1")])
@@ -436,23 +435,12 @@ async def test_a_stop_lets_the_campaign_job_in_progress_finish(
         await scheduler.start()
         campaign_id = await world.campaign(send_at=datetime.now(UTC) + timedelta(seconds=1.5))
         await scheduler.refresh(campaign_id)
-        await lock.execute("BEGIN; SELECT id FROM campaigns FOR UPDATE")  # what firing takes first
-
-        for _ in range(250):
-            if await lock.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
-                break
-            await asyncio.sleep(0.02)
-        else:
-            pytest.fail("the campaign job never reached the campaign row")
-
-        with caplog.at_level(logging.ERROR):
-            stopping = asyncio.create_task(scheduler.stop())
-            await asyncio.sleep(0.3)
-            assert not stopping.done(), "the stop did not wait for the job in progress"
-            await lock.execute("ROLLBACK")
-            await asyncio.wait_for(stopping, 5)
+        async with holder(postgres_url) as held:
+            await held.execute("BEGIN; SELECT id FROM campaigns FOR UPDATE")  # what firing takes first
+            await until_a_statement_waits(held, "the campaign job reached the campaign row")
+            with caplog.at_level(logging.ERROR):
+                await stop_while_held(held, scheduler.stop())
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         assert len(await runs(world, campaign_id)) == 1 and await outbox_rows(world) == 1
     finally:
-        await lock.close()
         await world.runtime.close()

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
@@ -25,6 +24,7 @@ from bot.store import migrate
 from bot.store.models import Message, ProcessedUpdate
 from tests.conftest import free_port
 from tests.fakes.telegram_api import FakeTelegram
+from tests.pg_hold import holder, until_a_statement_waits
 from tests.test_scale_processes import REPO, TROLY, _exited, until
 
 RESIDENT = 5_550_001
@@ -66,25 +66,18 @@ async def test_a_message_fetched_but_not_kept_when_the_process_is_killed_is_answ
 ) -> None:
     db = Runtime.build(load_settings(TROLY_DATABASE_URL=postgres_url))
     await migrate.upgrade(db.engine)
-    lock = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
     try:
-        async with FakeTelegram.run() as telegram:
+        async with FakeTelegram.run() as telegram, holder(postgres_url) as held:
             async with serve(postgres_url, telegram, tmp_path / "first.log") as first:
                 # Keeping an update starts with inserting its idempotency key: hold that table.
-                await lock.execute("BEGIN; LOCK TABLE processed_updates IN EXCLUSIVE MODE")
+                await held.execute("BEGIN; LOCK TABLE processed_updates IN EXCLUSIVE MODE")
                 update_id = telegram.queue_update(telegram.updates.text(RESIDENT, "quên mật khẩu vneid"))
-
-                async def waiting_on_the_lock() -> bool:
-                    return bool(await lock.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1",
-                        lock.get_server_pid()))
-
-                await until(waiting_on_the_lock, 30, "the server fetched the message and waits to keep it")
+                await until_a_statement_waits(held, "the server fetched the message and waits to keep it", 30)
                 await asyncio.sleep(1.0)  # PTB's updater asked for the next batch, confirming this one, at once
                 assert not confirmed(telegram, update_id), "Telegram was told to forget a message nobody kept"
                 first.send_signal(signal.SIGKILL)
                 assert await _exited(first, 5) == -signal.SIGKILL
-            await lock.execute("ROLLBACK")
+            await held.execute("ROLLBACK")
 
             async with serve(postgres_url, telegram, tmp_path / "second.log") as second:
                 await until(lambda: telegram.sent(RESIDENT), 15, "the answer after the restart")
@@ -99,5 +92,4 @@ async def test_a_message_fetched_but_not_kept_when_the_process_is_killed_is_answ
             inbound = await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
         assert (keys, inbound) == (1, 1)
     finally:
-        await lock.close()
         await db.close()

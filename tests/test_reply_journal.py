@@ -3,13 +3,11 @@ and a reply that went out is never sent again by the outbox sender."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -22,6 +20,7 @@ from bot.settings import load_settings
 from bot.store import migrate, privacy
 from bot.store.models import OutboxMessage
 from handlers.messages import Incoming, Kind, Outgoing
+from tests.pg_hold import holder, stop_while_held, until_a_statement_waits
 from tests.test_outbox import Clock, Crash
 
 QUESTION = "quên mật khẩu vneid thì làm sao"
@@ -166,37 +165,25 @@ async def test_settled_journal_rows_are_dropped_after_a_day_pending_ones_kept(
 async def test_stopping_while_outcomes_are_written_waits_for_them(
     postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """SIGTERM just after a reply went out: the writer is inside its UPDATE (held here by a row lock, as a slow
-    database would hold it). Cut there, the outcome was lost and asyncpg logged a broken connection."""
+    """SIGTERM just after a reply went out: the writer is inside its UPDATE (held here by a row lock). Cut there,
+    the outcome was lost and asyncpg logged a broken connection."""
     runtime = Runtime.build(load_settings(TROLY_DATABASE_URL=postgres_url))
     await migrate.upgrade(runtime.engine)
-    lock = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         async with runtime.sessions() as session, session.begin():
             [row_id] = await journal.journal(session, [Outgoing("zalo", "u1", "Dạ, bác làm thế này ạ.")], [None],
                                              runtime.now())
-        await lock.execute("BEGIN; SELECT id FROM outbox FOR UPDATE")
-        writer = journal.DeliveryLog(runtime, interval=0.05)
-        await writer.start()
-        writer.note(row_id, Delivery(Result.SENT))
-
-        for _ in range(250):
-            if await lock.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
-                break
-            await asyncio.sleep(0.02)
-        else:
-            pytest.fail("the writer never reached its UPDATE")
-
-        with caplog.at_level(logging.ERROR):
-            stopping = asyncio.create_task(writer.stop())
-            await asyncio.sleep(0.3)
-            assert not stopping.done(), "the stop did not wait for the write in progress"
-            await lock.execute("ROLLBACK")
-            await asyncio.wait_for(stopping, 5)
+        async with holder(postgres_url) as held:
+            await held.execute("BEGIN; SELECT id FROM outbox FOR UPDATE")
+            writer = journal.DeliveryLog(runtime, interval=0.05)
+            await writer.start()
+            writer.note(row_id, Delivery(Result.SENT))
+            await until_a_statement_waits(held, "the writer reached its UPDATE")
+            with caplog.at_level(logging.ERROR):
+                await stop_while_held(held, writer.stop())
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         async with runtime.sessions() as session:
             row = await session.get(OutboxMessage, row_id)
         assert row is not None and row.status == "sent" and row.sent_at is not None
     finally:
-        await lock.close()
         await runtime.close()
