@@ -45,6 +45,11 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+# Library chatter at INFO (every HTTP request PTB makes, the pool's "recreating" at every stop) drowns what an
+# operator needs: these log from WARNING up.
+QUIET_LIBRARIES = ("httpx", "httpcore", "aiohttp.access", "apscheduler", "telegram", "sqlalchemy")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -54,6 +59,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Library chatter at INFO (every HTTP request PTB makes) drowns what an operator needs.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "telegram"):
+    for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -50,6 +50,9 @@ class OneConnectionPool(AsyncAdaptedQueuePool):
     """The process's single connection. A task that asks for it while it holds it would wait for itself until the
     pool's timeout; it is refused at once instead, with the reason (open the second session after the first)."""
 
+    # SQLAlchemy names a pool's logger after its class's module: keep it under "sqlalchemy", with the other pools.
+    _sqla_logger_namespace = "sqlalchemy.pool.OneConnectionPool"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._holder: asyncio.Task[Any] | None = None
