@@ -401,6 +401,19 @@ def test_a_vneid_question_that_mentions_a_bank_keeps_its_vneid_entry(matcher: Ma
     assert found.faq_id == faq_id
 
 
+@pytest.mark.parametrize("question", ["cài đặt vneid", "cai dat vneid nhu the nao", "cài đặt vneid trên iphone",
+                                      "hướng dẫn cài đặt ứng dụng vneid", "tai app vneid"])
+def test_installing_vneid_is_offered_the_overview_first(matcher: Matcher, question: str) -> None:
+    """"Cài đặt" is also a phone's settings: with VNeID named, it is installing it (the overview says how)."""
+    found = matcher.match(question)
+    assert found.decision != "escalate"
+    assert found.faq_id == "vneid.overview"
+
+
+def test_a_phones_privacy_settings_stay_settings(matcher: Matcher) -> None:
+    assert matcher.match("cài đặt zalo để người lạ không nhắn tin").faq_id == "smartphone.privacy-settings"
+
+
 @pytest.mark.parametrize("question", ["the can cuoc bi sai ngay sinh", "căn cước ghi sai tên thì làm sao",
                                       "thẻ căn cước bị sai thông tin"])
 def test_a_card_with_wrong_details_is_offered_the_card_entry_first(matcher: Matcher, question: str) -> None:
