@@ -15,43 +15,40 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 
-async def every(
-    interval: float, work: Callable[[], Awaitable[object]], stopping: asyncio.Event, *, name: str,
-    at_start: bool = True,
-) -> None:
-    """Run `work` every `interval` seconds (the first run at once when `at_start`) until `stopping` is set.
+class Repeating:
+    """Runs `work` every `interval` seconds (the first run at once when `at_start`) from its creation until `stop`.
 
     A failing run is logged and the next one runs on time: a database hiccup must not end the timers for good."""
-    if not at_start and await _stopped_within(stopping, interval):
-        return
-    while not stopping.is_set():
-        try:
-            await work()
-        except Exception:
-            log.exception("periodic work failed", extra={"service": name})
-        if await _stopped_within(stopping, interval):
-            return
-
-
-async def _stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stopping.wait()
-    return stopping.is_set()
-
-
-class Repeating:
-    """A started `every` loop, and its stop: wait for the run in progress, then end."""
 
     def __init__(self, interval: float, work: Callable[[], Awaitable[object]], *, name: str,
                  at_start: bool = True) -> None:
+        self.interval = interval
+        self.name = name
+        self._work = work
         self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(every(interval, work, self._stopping, name=name, at_start=at_start),
-                                         name=name)
+        self._task = asyncio.create_task(self._run(at_start), name=name)
 
     async def stop(self) -> None:
+        """Wait for the run in progress, then end; cancelled with it if our caller gives up waiting."""
         self._stopping.set()
-        await self._task  # cancelled with it if our caller gives up waiting
+        await self._task
+
+    async def _run(self, at_start: bool) -> None:
+        if not at_start and await self._stopped_within(self.interval):
+            return
+        while not self._stopping.is_set():
+            try:
+                await self._work()
+            except Exception:
+                log.exception("periodic work failed", extra={"service": self.name})
+            if await self._stopped_within(self.interval):
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return self._stopping.is_set()
 
 
 class Periodic:
